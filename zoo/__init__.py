@@ -1,0 +1,24 @@
+"""unet-vnet-zoo: Keras 3 U-Net and V-Net segmentation models for 2D and 3D.
+
+Every builder is registered by its function name::
+
+    import zoo
+    model = zoo.get("unet_padding")((256, 256, 1), n_classes=1)
+    from zoo import unet_original
+
+Importing ``zoo`` registers the custom layers, so saved models reload with plain
+``keras.models.load_model``.
+"""
+
+from zoo import layers
+from zoo.registry import get, list_models, register
+from zoo.unet import unet_original, unet_padding
+
+__all__ = [
+    "get",
+    "layers",
+    "list_models",
+    "register",
+    "unet_original",
+    "unet_padding",
+]

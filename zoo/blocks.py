@@ -1,0 +1,314 @@
+"""Dimension-generic building blocks shared by every builder of the zoo.
+
+This module is the only place that chooses between 2D and 3D layers: every block
+reads the rank from its input tensor (``len(x.shape) - 2``), so one
+implementation serves the 2D U-Nets and the 3D V-Nets alike. Blocks are plain
+functions ``f(x, ..., *, name)`` on Keras symbolic tensors, and every layer they
+create is named ``f"{name}_<part>"``.
+
+Ordering follows the design notes: linear layer -> normalisation -> non-linearity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from keras import layers
+
+from zoo.layers import (
+    CenterCropToMatch,
+    LinearUpSampling,
+    SampleNormalization,
+    ZeroPadChannels,
+)
+
+_CONV = {2: layers.Conv2D, 3: layers.Conv3D}
+_CONV_TRANSPOSE = {2: layers.Conv2DTranspose, 3: layers.Conv3DTranspose}
+_MAX_POOL = {2: layers.MaxPooling2D, 3: layers.MaxPooling3D}
+_AVG_POOL = {2: layers.AveragePooling2D, 3: layers.AveragePooling3D}
+_UPSAMPLE_NEAREST = {2: layers.UpSampling2D, 3: layers.UpSampling3D}
+_ZERO_PAD = {2: layers.ZeroPadding2D, 3: layers.ZeroPadding3D}
+_SPATIAL_DROPOUT = {2: layers.SpatialDropout2D, 3: layers.SpatialDropout3D}
+
+Norm = str | None
+Activation = str | Callable[[str], layers.Layer] | None
+
+
+def rank_of(x) -> int:
+    """Number of spatial axes of a channels-last tensor (2 or 3).
+
+    Raises:
+        ValueError: If the tensor is not 4D or 5D.
+    """
+    rank = len(x.shape) - 2
+    if rank not in _CONV:
+        raise ValueError(
+            "Blocks take (B, H, W, C) or (B, D, H, W, C) tensors. "
+            f"Received a tensor of shape {tuple(x.shape)}"
+        )
+    return rank
+
+
+def _tuple(value: int | Sequence[int], rank: int) -> tuple[int, ...]:
+    """Broadcast an int to one value per spatial axis."""
+    if isinstance(value, int):
+        return (value,) * rank
+    value = tuple(int(v) for v in value)
+    if len(value) != rank:
+        raise ValueError(
+            f"Expected {rank} values, one per spatial axis. Received: {value}"
+        )
+    return value
+
+
+def conv(
+    x,
+    filters: int,
+    kernel_size: int | Sequence[int] = 3,
+    *,
+    strides: int | Sequence[int] = 1,
+    padding: str = "same",
+    use_bias: bool = True,
+    groups: int = 1,
+    kernel_initializer: str = "he_normal",
+    kernel_regularizer=None,
+    name: str,
+):
+    """A 2D or 3D convolution chosen from the rank of ``x``."""
+    rank = rank_of(x)
+    return _CONV[rank](
+        filters,
+        _tuple(kernel_size, rank),
+        strides=_tuple(strides, rank),
+        padding=padding,
+        use_bias=use_bias,
+        groups=groups,
+        kernel_initializer=kernel_initializer,
+        kernel_regularizer=kernel_regularizer,
+        name=name,
+    )(x)
+
+
+def conv_transpose(
+    x,
+    filters: int,
+    kernel_size: int | Sequence[int] = 2,
+    *,
+    strides: int | Sequence[int] = 2,
+    padding: str = "valid",
+    kernel_initializer: str = "he_normal",
+    name: str,
+):
+    """A 2D or 3D transposed convolution chosen from the rank of ``x``."""
+    rank = rank_of(x)
+    return _CONV_TRANSPOSE[rank](
+        filters,
+        _tuple(kernel_size, rank),
+        strides=_tuple(strides, rank),
+        padding=padding,
+        kernel_initializer=kernel_initializer,
+        name=name,
+    )(x)
+
+
+def norm_layer(x, norm: Norm, *, name: str):
+    """Apply ``"batch"`` normalisation, ``"instance"`` (per-sample) or nothing."""
+    if norm is None:
+        return x
+    if norm == "batch":
+        return layers.BatchNormalization(name=name)(x)
+    if norm == "instance":
+        return SampleNormalization(name=name)(x)
+    raise ValueError(
+        f"`norm` must be 'batch', 'instance' or None. Received: norm={norm!r}"
+    )
+
+
+def activation_layer(x, activation: Activation, *, name: str):
+    """Apply an activation given by name, by layer factory, or nothing.
+
+    ``"prelu"`` is Keras' PReLU with its default per-element slopes (the V-Net's
+    non-linearity); ``"leaky_relu"`` is ``LeakyReLU`` with Keras' default slope
+    0.3 (the 3D V-Net's); a callable receives ``name`` and returns a layer.
+    """
+    if activation is None:
+        return x
+    if callable(activation):
+        return activation(name)(x)
+    if activation == "prelu":
+        return layers.PReLU(name=name)(x)
+    if activation == "leaky_relu":
+        return layers.LeakyReLU(name=name)(x)
+    return layers.Activation(activation, name=name)(x)
+
+
+def conv_unit(
+    x,
+    filters: int,
+    kernel_size: int | Sequence[int] = 3,
+    *,
+    strides: int | Sequence[int] = 1,
+    padding: str = "same",
+    norm: Norm = None,
+    activation: Activation = "relu",
+    use_bias: bool = True,
+    kernel_initializer: str = "he_normal",
+    name: str,
+):
+    """Conv -> [norm] -> [activation]: the unit every block is made of."""
+    x = conv(
+        x,
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        use_bias=use_bias,
+        kernel_initializer=kernel_initializer,
+        name=f"{name}_conv",
+    )
+    x = norm_layer(x, norm, name=f"{name}_bn")
+    return activation_layer(x, activation, name=f"{name}_act")
+
+
+def residual_add(x, shortcut, *, name: str):
+    """Add ``shortcut`` to ``x``, zero-padding the narrower one's channels first.
+
+    The V-Net residual of Milletari et al. (3DV 2016): element-wise sum, with
+    the narrower tensor's channels zero-padded at the end before the add.
+    """
+    cx, cs = x.shape[-1], shortcut.shape[-1]
+    if cs < cx:
+        shortcut = ZeroPadChannels(cx, name=f"{name}_pad")(shortcut)
+    elif cx < cs:
+        x = ZeroPadChannels(cs, name=f"{name}_pad")(x)
+    return layers.Add(name=name)([x, shortcut])
+
+
+def conv_block(
+    x,
+    filters: int,
+    *,
+    n_convs: int = 2,
+    kernel_size: int | Sequence[int] = 3,
+    padding: str = "same",
+    norm: Norm = None,
+    activation: Activation = "relu",
+    residual: bool = False,
+    dropout: float = 0.0,
+    kernel_initializer: str = "he_normal",
+    name: str,
+):
+    """``n_convs`` x (Conv -> [norm] -> activation), 2D or 3D, optionally residual.
+
+    With ``residual=True`` the block input is added to the output (zero-padding
+    channels, as in V-Net) after the last activation. ``dropout`` > 0 appends a
+    ``Dropout`` layer (the U-Net paper's "drop-out layers at the end of the
+    contracting path").
+
+    Shapes:
+        ``(B, *S, C) -> (B, *S', filters)`` with ``S' = S`` for ``"same"``
+        padding and ``S - n_convs * (k - 1)`` for ``"valid"``.
+    """
+    if n_convs < 1:
+        raise ValueError(f"`n_convs` must be >= 1. Received: n_convs={n_convs}")
+    inputs = x
+    for i in range(n_convs):
+        x = conv_unit(
+            x,
+            filters,
+            kernel_size,
+            padding=padding,
+            norm=norm,
+            activation=activation,
+            kernel_initializer=kernel_initializer,
+            name=f"{name}_{i}",
+        )
+    if residual:
+        if padding != "same":
+            raise ValueError("`residual=True` needs padding='same'.")
+        x = residual_add(x, inputs, name=f"{name}_add")
+    if dropout:
+        x = layers.Dropout(dropout, name=f"{name}_drop")(x)
+    return x
+
+
+def max_pool(
+    x, pool_size: int | Sequence[int] = 2, *, strides=None, padding="valid", name: str
+):
+    """2D or 3D max pooling."""
+    rank = rank_of(x)
+    return _MAX_POOL[rank](
+        _tuple(pool_size, rank),
+        strides=None if strides is None else _tuple(strides, rank),
+        padding=padding,
+        name=name,
+    )(x)
+
+
+def upsample(
+    x, size: int | Sequence[int] = 2, *, interpolation: str = "nearest", name: str
+):
+    """Parameter-free up-sampling: ``"nearest"`` or ``"linear"`` (bi/trilinear)."""
+    rank = rank_of(x)
+    size = _tuple(size, rank)
+    if interpolation == "nearest":
+        return _UPSAMPLE_NEAREST[rank](size, name=name)(x)
+    if interpolation == "linear":
+        return LinearUpSampling(size, name=name)(x)
+    raise ValueError(
+        f"`interpolation` must be 'nearest' or 'linear'. Received: {interpolation!r}"
+    )
+
+
+def up_conv(
+    x,
+    filters: int,
+    *,
+    kernel_size: int = 2,
+    interpolation: str = "nearest",
+    activation: Activation = "relu",
+    name: str,
+):
+    """The U-Net paper's "up-convolution": x2 up-sampling then a 2x2 conv.
+
+    Ronneberger et al. (2015), Sec. 2: "an upsampling of the feature map followed
+    by a 2x2 convolution ("up-convolution") that halves the number of feature
+    channels".
+    """
+    x = upsample(x, 2, interpolation=interpolation, name=f"{name}_up")
+    x = conv(x, filters, kernel_size, name=f"{name}_conv")
+    return activation_layer(x, activation, name=f"{name}_act")
+
+
+def crop_concat(skip, up, *, name: str):
+    """Centre-crop ``skip`` to ``up``'s spatial size and concatenate ``[skip, up]``."""
+    if tuple(skip.shape[1:-1]) != tuple(up.shape[1:-1]) or None in skip.shape[1:-1]:
+        skip = CenterCropToMatch(name=f"{name}_crop")([skip, up])
+    return layers.Concatenate(name=name)([skip, up])
+
+
+def output_head(
+    x,
+    n_classes: int,
+    *,
+    activation: str | None = "auto",
+    kernel_size: int | Sequence[int] = 1,
+    name: str,
+):
+    """Final conv to ``n_classes`` and the output activation, in float32.
+
+    ``activation="auto"`` is sigmoid for one class (or multi-label use) and
+    softmax over the channel axis for several classes; ``None`` returns logits.
+    The activation runs in float32 so mixed-precision models emit float32
+    probabilities.
+    """
+    x = conv(
+        x,
+        n_classes,
+        kernel_size,
+        kernel_initializer="glorot_uniform",
+        name=f"{name}_conv",
+    )
+    if activation == "auto":
+        activation = "sigmoid" if n_classes == 1 else "softmax"
+    return layers.Activation(activation or "linear", dtype="float32", name=name)(x)

@@ -1,0 +1,75 @@
+"""Argument checks shared by the builders (raise ``ValueError``, never clip)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def check_input_shape(
+    input_shape: Sequence[int | None],
+    *,
+    rank: int | Sequence[int],
+    name: str = "input_shape",
+) -> tuple[int | None, ...]:
+    """Check a channels-last input shape ``(*spatial, C)`` of the given rank(s).
+
+    Returns:
+        The shape as a tuple.
+
+    Raises:
+        ValueError: On a wrong length, a non-positive size or unknown channels.
+    """
+    ranks = (rank,) if isinstance(rank, int) else tuple(rank)
+    shape = tuple(input_shape)
+    if len(shape) - 1 not in ranks:
+        wanted = " or ".join(
+            f"{r + 1} entries ({'D, ' if r == 3 else ''}H, W, C)" for r in ranks
+        )
+        raise ValueError(f"`{name}` needs {wanted}. Received: {name}={shape}")
+    if shape[-1] is None or any(s is not None and int(s) < 1 for s in shape):
+        raise ValueError(
+            f"`{name}` needs positive sizes and a known channel count. "
+            f"Received: {name}={shape}"
+        )
+    return shape
+
+
+def check_positive_int(value, name: str) -> int:
+    """Check that ``value`` is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"`{name}` must be an integer >= 1. Received: {name}={value!r}"
+        )
+    return value
+
+
+def check_output_activation(activation) -> None:
+    """Accept ``"auto"``, ``"sigmoid"``, ``"softmax"``, ``"linear"`` or ``None``."""
+    if activation not in ("auto", "sigmoid", "softmax", "linear", None):
+        raise ValueError(
+            "`output_activation` must be 'auto', 'sigmoid', 'softmax', 'linear' "
+            "or None. "
+            f"Received: output_activation={activation!r}"
+        )
+
+
+def check_divisible(
+    input_shape: Sequence[int | None], divisor: int | Sequence[int], *, reason: str
+) -> None:
+    """Check that every known spatial size is a multiple of ``divisor``.
+
+    Raises:
+        ValueError: Naming the offending size and the nearest valid sizes.
+    """
+    spatial = input_shape[:-1]
+    divisors = (divisor,) * len(spatial) if isinstance(divisor, int) else tuple(divisor)
+    for axis, (size, d) in enumerate(zip(spatial, divisors, strict=True)):
+        if size is None or size % d == 0:
+            continue
+        lower = max(d, size // d * d)
+        upper = (size // d + 1) * d
+        raise ValueError(
+            f"Spatial size {size} (axis {axis} of input_shape={tuple(input_shape)}) "
+            f"is not valid: {reason} it must be a multiple of {d}. "
+            f"Nearest valid sizes: {lower} or {upper}."
+        )
