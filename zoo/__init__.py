@@ -12,6 +12,7 @@ Importing ``zoo`` registers the custom layers, so saved models reload with plain
 
 from zoo import layers
 from zoo.registry import get, list_models, register
+from zoo.sa_unet import sa_unet
 from zoo.unet import unet_original, unet_padding
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "layers",
     "list_models",
     "register",
+    "sa_unet",
     "unet_original",
     "unet_padding",
 ]

@@ -17,6 +17,8 @@ from keras import layers
 
 from zoo.layers import (
     CenterCropToMatch,
+    ChannelMeanMax,
+    DropBlock,
     LinearUpSampling,
     SampleNormalization,
     ZeroPadChannels,
@@ -312,3 +314,121 @@ def output_head(
     if activation == "auto":
         activation = "sigmoid" if n_classes == 1 else "softmax"
     return layers.Activation(activation or "linear", dtype="float32", name=name)(x)
+
+
+def dropblock_conv_block(
+    x,
+    filters: int,
+    *,
+    n_convs: int = 2,
+    block_size: int = 7,
+    keep_prob: float = 0.9,
+    norm: Norm = "batch",
+    activation: Activation = "relu",
+    name: str,
+):
+    """``n_convs`` x (Conv 3x3 -> DropBlock -> [norm] -> activation), 2D or 3D.
+
+    The "structured dropout convolutional block" of SD-UNet / SA-UNet (Guo et
+    al., ICPR 2020, https://arxiv.org/abs/2004.03696, Fig. 1). ``keep_prob=1``
+    leaves the DropBlock layers out.
+
+    Shapes:
+        ``(B, *S, C) -> (B, *S, filters)``.
+    """
+    for i in range(n_convs):
+        # The reference code keeps Keras' default glorot_uniform initialiser.
+        x = conv(
+            x, filters, 3, kernel_initializer="glorot_uniform", name=f"{name}_{i}_conv"
+        )
+        if keep_prob < 1.0:
+            x = DropBlock(block_size, keep_prob, name=f"{name}_{i}_drop")(x)
+        x = norm_layer(x, norm, name=f"{name}_{i}_bn")
+        x = activation_layer(x, activation, name=f"{name}_{i}_act")
+    return x
+
+
+def spatial_attention(x, kernel_size: int | Sequence[int] = 7, *, name: str):
+    """CBAM spatial attention: ``x * sigmoid(conv([mean_c(x); max_c(x)]))``.
+
+    Woo et al., ECCV 2018 (https://arxiv.org/abs/1807.06521), Sec. 3.2, as used
+    at the SA-UNet bottleneck (Guo et al., ICPR 2020, Sec. III-B): channel-wise
+    average and max pooling, concatenated, a ``kernel_size`` convolution without
+    bias to one map, a sigmoid, and a multiplication broadcast over channels.
+    Adds ``2 * kernel_size**rank`` weights.
+
+    Shapes:
+        ``(B, *S, C) -> (B, *S, C)``.
+    """
+    descriptor = ChannelMeanMax(name=f"{name}_pool")(x)
+    attention = conv(descriptor, 1, kernel_size, use_bias=False, name=f"{name}_conv")
+    attention = layers.Activation("sigmoid", name=f"{name}_sigmoid")(attention)
+    return layers.Multiply(name=name)([x, attention])
+
+
+def attention_gate(x, gating, inter_filters: int, *, name: str):
+    """Additive attention gate on a skip ``x`` with a coarser gating signal.
+
+    Oktay et al., "Attention U-Net", MIDL 2018, https://arxiv.org/abs/1804.03999,
+    Eq. (1)-(2) and Fig. 2 (the "grid attention" of the authors' code):
+    ``q = psi(relu(W_x x + W_g g + b_g)) + b_psi`` with ``W_x`` a stride-2 2x2
+    convolution without bias that brings ``x`` to the gating grid, ``W_g`` and
+    ``psi`` 1x1 convolutions; ``alpha = sigmoid(q)`` is up-sampled (bi/trilinear)
+    to ``x``'s grid and multiplies ``x``; a 1x1 convolution + batch norm
+    (``W`` of the reference code) transforms the gated features.
+
+    Args:
+        x: Skip features ``(B, *S, C)`` with even spatial sizes.
+        gating: Gating signal ``(B, *S/2, C_g)`` from the coarser level.
+        inter_filters: Channels of the intermediate space ``F_int``.
+        name: Layer-name prefix.
+
+    Shapes:
+        ``[(B, *S, C), (B, *S/2, C_g)] -> (B, *S, C)``.
+    """
+    theta = conv(x, inter_filters, 2, strides=2, use_bias=False, name=f"{name}_theta")
+    phi = conv(gating, inter_filters, 1, name=f"{name}_phi")
+    f = layers.Add(name=f"{name}_add")([theta, phi])
+    f = layers.Activation("relu", name=f"{name}_relu")(f)
+    psi = conv(f, 1, 1, name=f"{name}_psi")
+    alpha = layers.Activation("sigmoid", name=f"{name}_sigmoid")(psi)
+    alpha = upsample(alpha, 2, interpolation="linear", name=f"{name}_up")
+    y = layers.Multiply(name=f"{name}_mul")([x, alpha])
+    y = conv(y, x.shape[-1], 1, name=f"{name}_w")
+    return norm_layer(y, "batch", name=f"{name}_bn")
+
+
+def preact_residual_unit(
+    x,
+    filters: int,
+    *,
+    strides: int | Sequence[int] = 1,
+    first: bool = False,
+    name: str,
+):
+    """Pre-activation residual unit: 2 x (BN -> ReLU -> Conv 3x3) + shortcut.
+
+    He et al., "Identity Mappings in Deep Residual Networks", ECCV 2016, as used
+    by ResUNet (Zhang, Liu, Wang, IEEE GRSL 2018, https://arxiv.org/abs/1711.10684,
+    Fig. 2(b) and Table I): down-sampling is the first convolution's stride
+    (no pooling). ``first=True`` is the network's first unit, whose input is the
+    raw image: Conv -> BN -> ReLU -> Conv (no leading BN-ReLU). The shortcut is
+    the identity when shapes match, else a strided 1x1 convolution + BN.
+
+    Shapes:
+        ``(B, *S, C) -> (B, *S / strides, filters)``.
+    """
+    shortcut = x
+    if first:
+        y = conv(x, filters, 3, strides=strides, name=f"{name}_conv0")
+    else:
+        y = norm_layer(x, "batch", name=f"{name}_bn0")
+        y = layers.Activation("relu", name=f"{name}_act0")(y)
+        y = conv(y, filters, 3, strides=strides, name=f"{name}_conv0")
+    y = norm_layer(y, "batch", name=f"{name}_bn1")
+    y = layers.Activation("relu", name=f"{name}_act1")(y)
+    y = conv(y, filters, 3, name=f"{name}_conv1")
+    if x.shape[-1] != filters or _tuple(strides, rank_of(x)) != (1,) * rank_of(x):
+        shortcut = conv(x, filters, 1, strides=strides, name=f"{name}_short")
+        shortcut = norm_layer(shortcut, "batch", name=f"{name}_short_bn")
+    return layers.Add(name=f"{name}_add")([y, shortcut])

@@ -21,6 +21,9 @@ __all__ = [
     "ZeroPadChannels",
     "LinearUpSampling",
     "SampleNormalization",
+    "DropBlock",
+    "ChannelMeanMax",
+    "ClassificationGate",
 ]
 
 
@@ -237,3 +240,164 @@ class SampleNormalization(keras.layers.Layer):
     def get_config(self):
         """Serializable configuration."""
         return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class DropBlock(keras.layers.Layer):
+    """DropBlock: drop contiguous cubes of features during training (2D or 3D).
+
+    Ghiasi, Lin, Le, "DropBlock: A regularization method for convolutional
+    networks", NeurIPS 2018, https://arxiv.org/abs/1810.12890 (Algorithm 1), as
+    used by SA-UNet's "structured dropout convolutional block" (Guo et al.,
+    ICPR 2020). Block centres are sampled per sample and channel with rate
+    ``gamma = (1 - keep_prob) / block_size**rank * prod(S) / prod(S - block_size
+    + 1)`` inside the region where a whole block fits, every centre is grown
+    into a ``block_size``-wide cube (a stride-1 max-pool), and the kept features
+    are rescaled by ``count / kept`` over the batch. At inference the layer is
+    the identity.
+
+    Args:
+        block_size: Edge of the dropped blocks; clipped per axis to the feature
+            map's size when that is known, as in the reference implementation.
+            Defaults to 7.
+        keep_prob: Target fraction of features kept, in ``(0, 1]``. Defaults to 0.9.
+        seed: Optional integer seed of the layer's ``SeedGenerator``.
+
+    Shapes:
+        ``(B, *S, C) -> (B, *S, C)``.
+    """
+
+    def __init__(
+        self, block_size: int = 7, keep_prob: float = 0.9, seed=None, **kwargs
+    ):
+        super().__init__(**kwargs)
+        if isinstance(block_size, bool) or not isinstance(block_size, int) or (
+            block_size < 1
+        ):
+            raise ValueError(
+                "`block_size` must be an integer >= 1. "
+                f"Received: block_size={block_size!r}"
+            )
+        if not 0.0 < keep_prob <= 1.0:
+            raise ValueError(
+                f"`keep_prob` must be in (0, 1]. Received: keep_prob={keep_prob}"
+            )
+        self.block_size = block_size
+        self.keep_prob = float(keep_prob)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        """Fix the block edge per spatial axis from the (static) input shape."""
+        spatial = input_shape[1:-1]
+        if len(spatial) not in (2, 3):
+            raise ValueError(
+                "DropBlock takes (B, H, W, C) or (B, D, H, W, C) inputs. "
+                f"Received input shape {input_shape}"
+            )
+        self._blocks = tuple(
+            self.block_size if s is None else min(self.block_size, int(s))
+            for s in spatial
+        )
+
+    def _seed_region(self, sizes):
+        """1 where a block centre keeps the whole block inside the map, else 0."""
+        region = None
+        for axis, (n, k) in enumerate(zip(sizes, self._blocks, strict=True)):
+            idx = ops.arange(n)
+            # A stride-1 "same" max-pool of odd or even size k spans
+            # [i - (k - 1) // 2, i + k // 2]: seeds in [k // 2, n - (k - 1) // 2).
+            valid = ops.logical_and(idx >= k // 2, idx < n - (k - 1) // 2)
+            shape = [1] * (len(sizes) + 2)
+            shape[axis + 1] = -1
+            valid = ops.reshape(ops.cast(valid, "float32"), shape)
+            region = valid if region is None else region * valid
+        return region
+
+    def call(self, inputs, training=None):
+        """Drop blocks when ``training`` is true; identity otherwise."""
+        if not training or self.keep_prob == 1.0:
+            return inputs
+        sizes = _spatial_shape(inputs)
+        # Eq. (1) of the DropBlock paper, per axis: n / (k * (n - k + 1)).
+        gamma = 1.0 - self.keep_prob
+        for n, k in zip(sizes, self._blocks, strict=True):
+            n = ops.cast(n, "float32")
+            gamma = gamma * n / (k * ops.maximum(n - k + 1.0, 1.0))
+        noise = keras.random.uniform(
+            ops.shape(inputs), dtype="float32", seed=self.seed_generator
+        )
+        seeds = ops.cast(noise < gamma, "float32") * self._seed_region(sizes)
+        dropped = ops.max_pool(seeds, self._blocks, strides=1, padding="same")
+        keep = 1.0 - dropped
+        scale = ops.cast(ops.size(keep), "float32") / ops.maximum(ops.sum(keep), 1.0)
+        return inputs * ops.cast(keep * scale, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        """Unchanged shape."""
+        return input_shape
+
+    def get_config(self):
+        """Serializable configuration."""
+        return {
+            **super().get_config(),
+            "block_size": self.block_size,
+            "keep_prob": self.keep_prob,
+            "seed": self.seed,
+        }
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class ChannelMeanMax(keras.layers.Layer):
+    """Mean and max over the channel axis, concatenated: ``(B, *S, C) -> (B, *S, 2)``.
+
+    The channel descriptor of the CBAM spatial attention module (Woo et al.,
+    ECCV 2018, https://arxiv.org/abs/1807.06521, Sec. 3.2) used by SA-UNet:
+    ``[AvgPool_c(F); MaxPool_c(F)]``. Replaces the reference code's ``Lambda``s.
+    """
+
+    def call(self, inputs):
+        """Concatenate the channel mean and the channel max."""
+        return ops.concatenate(
+            [
+                ops.mean(inputs, axis=-1, keepdims=True),
+                ops.max(inputs, axis=-1, keepdims=True),
+            ],
+            axis=-1,
+        )
+
+    def compute_output_shape(self, input_shape):
+        """Same spatial shape with 2 channels."""
+        return (*input_shape[:-1], 2)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class ClassificationGate(keras.layers.Layer):
+    """UNet 3+'s classification-guided module: zero the maps of organ-free images.
+
+    Huang et al., "UNet 3+", ICASSP 2020, https://arxiv.org/abs/2004.08790,
+    Sec. 2.3: the segmentation maps are multiplied by the ``argmax`` of the
+    two-way "no organ / organ" classification (0 or 1 per image). The argmax
+    has no gradient, so the gate is applied at inference only; during training
+    the maps pass unchanged and the classifier learns from its own loss.
+
+    Call arguments:
+        inputs: ``[maps, cls]`` with maps ``(B, *S, C)`` (probabilities) and
+            ``cls`` ``(B, 2)``.
+        training: Python bool; ``True`` passes the maps through.
+
+    Shapes:
+        ``[(B, *S, C), (B, 2)] -> (B, *S, C)``.
+    """
+
+    def call(self, inputs, training=None):
+        """Multiply the maps by ``argmax(cls)`` at inference."""
+        maps, cls = inputs
+        if training:
+            return maps
+        has_organ = ops.cast(ops.argmax(cls, axis=-1), maps.dtype)
+        return maps * ops.reshape(has_organ, [-1] + [1] * (len(maps.shape) - 1))
+
+    def compute_output_shape(self, input_shapes):
+        """Shape of the maps."""
+        return input_shapes[0]
