@@ -31,8 +31,10 @@ _AVG_POOL = {2: layers.AveragePooling2D, 3: layers.AveragePooling3D}
 _UPSAMPLE_NEAREST = {2: layers.UpSampling2D, 3: layers.UpSampling3D}
 _ZERO_PAD = {2: layers.ZeroPadding2D, 3: layers.ZeroPadding3D}
 _SPATIAL_DROPOUT = {2: layers.SpatialDropout2D, 3: layers.SpatialDropout3D}
+_CROP = {2: layers.Cropping2D, 3: layers.Cropping3D}
 
 Norm = str | None
+BN_MOMENTUM = 0.9
 Activation = str | Callable[[str], layers.Layer] | None
 
 
@@ -114,11 +116,17 @@ def conv_transpose(
 
 
 def norm_layer(x, norm: Norm, *, name: str):
-    """Apply ``"batch"`` normalisation, ``"instance"`` (per-sample) or nothing."""
+    """Apply ``"batch"`` normalisation, ``"instance"`` (per-sample) or nothing.
+
+    Batch normalisation uses momentum 0.9 (PyTorch's default, used by nnU-Net
+    and MONAI) rather than Keras' 0.99: with the short runs and small data sets
+    of medical imaging, 0.99 leaves the moving statistics far behind the
+    weights and the saved model predicts much worse than training suggests.
+    """
     if norm is None:
         return x
     if norm == "batch":
-        return layers.BatchNormalization(name=name)(x)
+        return layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)(x)
     if norm == "instance":
         return SampleNormalization(name=name)(x)
     raise ValueError(

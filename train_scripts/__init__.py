@@ -1,0 +1,1 @@
+"""Training, prediction and evaluation command-line tools built on ``model.fit``."""

@@ -1,0 +1,107 @@
+"""Matplotlib figures: learning curves and prediction overlays."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["plot_learning_curves", "overlay", "save_overlay_figure"]
+
+
+def plot_learning_curves(csv_path: str | Path, png_path: str | Path) -> Path:
+    """Plot every logged quantity of a Keras ``CSVLogger`` file against the epoch.
+
+    Training and validation curves of the same quantity share a panel.
+
+    Raises:
+        ValueError: If the CSV holds no epoch.
+    """
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{csv_path} holds no logged epoch.")
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    names = [k for k in rows[0] if k != "epoch" and not k.startswith("val_")]
+    names = [n for n in names if n != "learning_rate"] or names
+    fig, axes = plt.subplots(
+        1, len(names), figsize=(4 * len(names), 3.2), squeeze=False
+    )
+    for ax, name in zip(axes[0], names, strict=True):
+        ax.plot(epochs, [float(r[name]) for r in rows], "o-", label=f"train {name}")
+        if f"val_{name}" in rows[0]:
+            ax.plot(
+                epochs,
+                [float(r[f"val_{name}"]) for r in rows],
+                "s--",
+                label=f"val {name}",
+            )
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return Path(png_path)
+
+
+def overlay(
+    image: np.ndarray, truth: np.ndarray | None, pred: np.ndarray
+) -> np.ndarray:
+    """RGB overlay: true positives green, false positives red, false negatives blue.
+
+    Without ``truth`` the predicted mask is drawn in green. ``image`` is
+    ``(H, W)`` or ``(H, W, C)`` in [0, 1]; masks are ``(H, W)`` or ``(H, W, 1)``.
+    """
+    img = np.asarray(image, np.float32)
+    if img.ndim == 3 and img.shape[-1] != 3:
+        img = img[..., 0]
+    rgb = np.repeat(img[..., None], 3, -1) if img.ndim == 2 else img.copy()
+    rgb = np.clip(rgb, 0, 1) * 0.6
+    pred = np.asarray(pred).reshape(rgb.shape[:2]) > 0.5
+    colours = {"tp": (0.1, 0.9, 0.1), "fp": (0.95, 0.1, 0.1), "fn": (0.1, 0.3, 1.0)}
+    if truth is None:
+        regions = {"tp": pred}
+    else:
+        truth = np.asarray(truth).reshape(rgb.shape[:2]) > 0.5
+        regions = {"tp": pred & truth, "fp": pred & ~truth, "fn": ~pred & truth}
+    for key, region in regions.items():
+        rgb[region] = colours[key]
+    return rgb
+
+
+def save_overlay_figure(
+    png_path: str | Path,
+    image: np.ndarray,
+    truth: np.ndarray | None,
+    probs: np.ndarray,
+    *,
+    title: str = "",
+) -> Path:
+    """Save image | probability map | overlay (TP green, FP red, FN blue) in a row."""
+    img = np.asarray(image, np.float32)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
+    axes[0].imshow(
+        img[..., 0] if img.shape[-1] != 3 else img, cmap="gray", vmin=0, vmax=1
+    )
+    axes[0].set_title("image")
+    axes[1].imshow(np.asarray(probs).squeeze(), cmap="magma", vmin=0, vmax=1)
+    axes[1].set_title("probability")
+    axes[2].imshow(overlay(img, truth, probs))
+    axes[2].set_title(
+        "TP green / FP red / FN blue" if truth is not None else "prediction"
+    )
+    for ax in axes:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return Path(png_path)
