@@ -65,9 +65,11 @@ class PatchSampler:
     """Draws patch positions over a set of masks with a foreground ratio.
 
     Positive-centred sampling: with probability ``fg_ratio`` a patch is centred on
-    a foreground pixel, otherwise on a background pixel; with a FOV, centres lie
-    inside it. Each patch's image is drawn uniformly. Candidate centres are
-    precomputed once, so drawing is O(1).
+    a foreground pixel, otherwise on a background pixel; with a FOV, only pixels
+    inside it are drawn. A pixel closer than half a patch to the border moves the
+    patch inward so that it fits (the patch still contains the pixel, off-centre),
+    so objects at the border are sampled too. Each patch's image is drawn
+    uniformly. Candidate pixels are precomputed once, so drawing is O(1).
 
     Args:
         masks: Masks ``(*spatial, K)``, one per image (sizes may differ).
@@ -81,7 +83,7 @@ class PatchSampler:
 
     Raises:
         ValueError: If ``masks`` is empty, ``fg_ratio`` is not in [0, 1], a FOV
-            differs in size from its mask, or an image has no valid centre.
+            differs in size from its mask or is empty, or a patch does not fit.
 
     Example:
         >>> mask = np.zeros((64, 64, 1)); mask[30:34, 30:34] = 1
@@ -119,14 +121,7 @@ class PatchSampler:
         for i, mask in enumerate(masks):
             spatial = mask.shape[:-1]
             patch = _check_patch_size(patch_size, spatial)
-            allowed = np.zeros(spatial, dtype=bool)
-            half = [p // 2 for p in patch]
-            allowed[
-                tuple(
-                    slice(h, s - p + h + 1)
-                    for h, s, p in zip(half, spatial, patch, strict=True)
-                )
-            ] = True
+            allowed = np.ones(spatial, dtype=bool)
             if fov is not None:
                 region = np.asarray(fov[i])
                 if region.shape[: len(spatial)] != spatial:
@@ -134,12 +129,9 @@ class PatchSampler:
                         f"`fov[{i}]` has shape {region.shape}; its mask has spatial "
                         f"shape {spatial}"
                     )
-                allowed &= region.reshape(spatial) > 0.5
+                allowed = region.reshape(spatial) > 0.5
             if not allowed.any():
-                raise ValueError(
-                    f"Image {i} has no valid patch centre: the FOV does not contain "
-                    f"a {patch} patch"
-                )
+                raise ValueError(f"`fov[{i}]` is empty: no pixel to sample from")
             fg = foreground_map(mask, fg_channels)
             if fg_ratio is None:
                 fg_idx, bg_idx = np.flatnonzero(allowed), np.zeros(0, np.int64)
@@ -172,8 +164,10 @@ class PatchSampler:
         flat = int(pool[rng.integers(pool.size)])
         centre = np.unravel_index(flat, self._shapes[index])
         corner = tuple(
-            int(c) - p // 2
-            for c, p in zip(centre, self.patch_sizes[index], strict=True)
+            min(max(int(c) - p // 2, 0), size - p)
+            for c, p, size in zip(
+                centre, self.patch_sizes[index], self._shapes[index], strict=True
+            )
         )
         return index, corner
 

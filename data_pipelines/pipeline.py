@@ -277,7 +277,9 @@ def _resize(array: np.ndarray, size: tuple[int, ...], *, nearest: bool) -> np.nd
         )
         return out.reshape(*size, array.shape[-1])
     factors = [s / a for s, a in zip(size, array.shape[:-1], strict=True)] + [1]
-    return ndimage.zoom(array, factors, order=0 if nearest else 1, grid_mode=True)
+    return ndimage.zoom(
+        array, factors, order=0 if nearest else 1, mode="nearest", grid_mode=True
+    )
 
 
 def _is_paths(items: ArrayOrPaths) -> bool:
