@@ -14,6 +14,7 @@ from zoo import layers
 from zoo.registry import get, list_models, register
 from zoo.sa_unet import sa_unet
 from zoo.unet import unet_original, unet_padding
+from zoo.vnet import vnet, vnet3d, vnet3d_depthwise, vnet_3d
 
 __all__ = [
     "get",
@@ -23,4 +24,8 @@ __all__ = [
     "sa_unet",
     "unet_original",
     "unet_padding",
+    "vnet",
+    "vnet3d",
+    "vnet3d_depthwise",
+    "vnet_3d",
 ]

@@ -324,6 +324,95 @@ def output_head(
     return layers.Activation(activation or "linear", dtype="float32", name=name)(x)
 
 
+def zero_pad(x, padding: int | Sequence[int] | Sequence[Sequence[int]], *, name: str):
+    """Zero-pad the spatial axes (2D or 3D).
+
+    ``padding`` is an int, one int per axis, or one ``(before, after)`` pair per
+    axis, as for Keras' ``ZeroPadding2D``/``ZeroPadding3D`` (asymmetric allowed).
+    """
+    return _ZERO_PAD[rank_of(x)](padding, name=name)(x)
+
+
+def crop(x, cropping: int | Sequence[int] | Sequence[Sequence[int]], *, name: str):
+    """Crop the spatial axes (2D or 3D), same ``cropping`` forms as ``zero_pad``."""
+    return _CROP[rank_of(x)](cropping, name=name)(x)
+
+
+def depthwise_conv_unit(
+    x,
+    kernel_size: int | Sequence[int] = 3,
+    *,
+    norm: Norm = None,
+    activation: Activation = "relu",
+    name: str,
+):
+    """Explicit zero-padding -> depthwise conv (valid) -> [norm] -> [activation].
+
+    Keras has no ``DepthwiseConv3D``: a convolution with ``groups`` equal to the
+    channel count (``Conv3D(C, k, groups=C)``, ``k**rank * C + C`` weights) is
+    the depthwise convolution, for either rank. The explicit padding followed by
+    a valid convolution is how Keras' MobileNet builds its depthwise blocks; it
+    equals "same" padding for odd kernels and keeps the channel count.
+
+    Shapes:
+        ``(B, *S, C) -> (B, *S, C)``.
+
+    Raises:
+        ValueError: If a kernel size is even (no symmetric padding exists).
+    """
+    rank = rank_of(x)
+    kernel = _tuple(kernel_size, rank)
+    if any(k < 1 or k % 2 == 0 for k in kernel):
+        raise ValueError(
+            "`kernel_size` must be odd and positive. "
+            f"Received: kernel_size={kernel_size}"
+        )
+    channels = x.shape[-1]
+    if any(k > 1 for k in kernel):
+        x = zero_pad(x, tuple(k // 2 for k in kernel), name=f"{name}_pad")
+    x = conv(x, channels, kernel, padding="valid", groups=channels, name=f"{name}_conv")
+    x = norm_layer(x, norm, name=f"{name}_bn")
+    return activation_layer(x, activation, name=f"{name}_act")
+
+
+def encoder_decoder(
+    x,
+    *,
+    depth: int,
+    encoder: Callable,
+    down: Callable,
+    up: Callable,
+    decoder: Callable,
+    name: str,
+):
+    """The U-shaped macro structure shared by the U-Net and V-Net families.
+
+    Contracting path, level ``i = 0 ... depth-1``: ``down`` (for ``i > 0``) then
+    ``encoder``; the encoder output of level ``i`` is its skip. Expanding path,
+    ``i = depth-2 ... 0``: ``up`` then ``decoder`` with the skip of level ``i``.
+    The callables build the family-specific parts::
+
+        encoder(x, level, name=...)      down(x, level, name=...)
+        up(x, level, name=...)           decoder(up, skip, level, name=...)
+
+    Layer names are ``{name}_enc{i}``, ``{name}_down{i}``, ``{name}_up{i}``
+    and ``{name}_dec{i}`` prefixes.
+
+    Returns:
+        The output of the last decoder level (the top resolution).
+    """
+    skips = []
+    for level in range(depth):
+        if level:
+            x = down(x, level, name=f"{name}_down{level}")
+        x = encoder(x, level, name=f"{name}_enc{level}")
+        skips.append(x)
+    for level in range(depth - 2, -1, -1):
+        x = up(x, level, name=f"{name}_up{level}")
+        x = decoder(x, skips[level], level, name=f"{name}_dec{level}")
+    return x
+
+
 def dropblock_conv_block(
     x,
     filters: int,
