@@ -11,16 +11,20 @@ Importing ``zoo`` registers the custom layers, so saved models reload with plain
 """
 
 from zoo import layers
+from zoo.attention_unet import attention_unet
 from zoo.registry import get, list_models, register
+from zoo.residual_unet import residual_unet
 from zoo.sa_unet import sa_unet
 from zoo.unet import unet_original, unet_padding
 from zoo.vnet import vnet, vnet3d, vnet3d_depthwise, vnet_3d
 
 __all__ = [
+    "attention_unet",
     "get",
     "layers",
     "list_models",
     "register",
+    "residual_unet",
     "sa_unet",
     "unet_original",
     "unet_padding",

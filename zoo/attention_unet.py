@@ -1,0 +1,132 @@
+"""Attention U-Net: additive attention gates on the skips, for 2D and 3D.
+
+Reference:
+    O. Oktay, J. Schlemper, L. Le Folgoc, M. Lee, M. Heinrich, K. Misawa,
+    K. Mori, S. McDonagh, N. Y. Hammerla, B. Kainz, B. Glocker, D. Rueckert,
+    "Attention U-Net: Learning Where to Look for the Pancreas", MIDL 2018.
+    https://arxiv.org/abs/1804.03999
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import keras
+from keras import layers
+
+from zoo._variant_checks import check_choice, check_filters
+from zoo.blocks import (
+    attention_gate,
+    conv_block,
+    conv_unit,
+    max_pool,
+    output_head,
+    upsample,
+)
+from zoo.registry import register
+from zoo.validation import (
+    check_divisible,
+    check_input_shape,
+    check_output_activation,
+    check_positive_int,
+)
+
+__all__ = ["attention_unet"]
+
+
+@register
+def attention_unet(
+    input_shape: Sequence[int | None] = (160, 160, 96, 1),
+    n_classes: int = 1,
+    *,
+    filters: Sequence[int] = (16, 32, 64, 128, 256),
+    norm: Literal["batch", "instance"] | None = "batch",
+    interpolation: Literal["linear", "nearest"] = "linear",
+    output_activation: str | None = "auto",
+    name: str = "attention_unet",
+) -> keras.Model:
+    """Attention U-Net: a U-Net whose skips are filtered by additive attention gates.
+
+    Reference:
+        Oktay et al., "Attention U-Net: Learning Where to Look for the
+        Pancreas", MIDL 2018, https://arxiv.org/abs/1804.03999 (Fig. 1-2,
+        Eq. 1-2) and the authors' ``unet_grid_attention_3D`` (feature scale 4).
+
+    Encoder levels are 2 x (Conv 3x3 -> BN -> ReLU) with 2x2 max-pooling. The
+    gating signal of the deepest gate is the bottleneck through a 1x1 Conv ->
+    BN -> ReLU; every other gate is gated by the decoder output one level
+    below. A gate (``zoo.blocks.attention_gate``, ``F_int = C_skip / 2``)
+    rescales the skip with coefficients computed from the skip and the coarser
+    gating signal; the decoder up-samples (bi/trilinear), concatenates
+    ``[gated skip, up]`` and applies a conv block. As in the authors' network,
+    the full-resolution skip has no gate. The same code builds 2D and 3D.
+
+    Args:
+        input_shape: ``(H, W, C)`` or ``(D, H, W, C)``, spatial sizes multiples
+            of ``2**(len(filters)-1)`` (``None`` allowed). Defaults to
+            ``(160, 160, 96, 1)``, the paper's CT training patches.
+        n_classes: Output channels. Defaults to 1.
+        filters: Filters per level, top to bottom. Defaults to
+            ``(16, 32, 64, 128, 256)`` (the authors' 64..1024 divided by their
+            ``feature_scale=4``).
+        norm: ``"batch"``, ``"instance"`` or ``None`` in the conv blocks.
+            Defaults to "batch".
+        interpolation: Decoder up-sampling, ``"linear"`` (bi/trilinear, the
+            authors') or ``"nearest"``. Defaults to "linear".
+        output_activation: ``"auto"``, ``"sigmoid"``, ``"softmax"`` or ``None``.
+            Defaults to "auto".
+        name: Model name and layer-name prefix. Defaults to ``"attention_unet"``.
+
+    Shapes:
+        ``(B, *S, C) -> (B, *S, n_classes)``.
+
+    Raises:
+        ValueError: For a wrong ``input_shape`` rank, a spatial size that is
+            not a multiple of ``2**(len(filters)-1)`` (nearest valid sizes
+            named), or bad ``filters``/``norm``/``interpolation``/
+            ``output_activation``.
+
+    Example:
+        >>> attention_unet().count_params()
+        6087108
+        >>> attention_unet((128, 128, 1), filters=(8, 16, 32)).output_shape
+        (None, 128, 128, 1)
+
+    Notes:
+        Deviation from paper: one attention gate per level (the authors' code
+        combines two gates per level) and no deep-supervision heads; the
+        decoder upsamples by interpolation, as in the authors' code.
+    """
+    shape = check_input_shape(input_shape, rank=(2, 3))
+    check_positive_int(n_classes, "n_classes")
+    filters = check_filters(filters)
+    check_choice(norm, ("batch", "instance", None), "norm")
+    check_choice(interpolation, ("linear", "nearest"), "interpolation")
+    check_output_activation(output_activation)
+    depth = len(filters)
+    check_divisible(shape, 2 ** (depth - 1), reason=f"with {depth - 1} poolings")
+
+    inputs = keras.Input(shape, name=f"{name}_input")
+    x = inputs
+    skips = []
+    for level, f in enumerate(filters):
+        if level:
+            x = max_pool(x, name=f"{name}_pool{level - 1}")
+        x = conv_block(x, f, norm=norm, name=f"{name}_enc{level}")
+        skips.append(x)
+    gating = conv_unit(x, filters[-1], 1, norm="batch", name=f"{name}_gating")
+    for level in range(depth - 2, -1, -1):
+        skip = skips[level]
+        if level:
+            skip = attention_gate(
+                skip, gating, filters[level] // 2 or 1, name=f"{name}_gate{level}"
+            )
+        up = upsample(x, 2, interpolation=interpolation, name=f"{name}_up{level}")
+        x = layers.Concatenate(name=f"{name}_concat{level}")([skip, up])
+        x = conv_block(x, filters[level], norm=norm, name=f"{name}_dec{level}")
+        gating = x
+    outputs = output_head(
+        x, n_classes, activation=output_activation, name=f"{name}_head"
+    )
+    return keras.Model(inputs, outputs, name=name)
