@@ -283,10 +283,16 @@ def up_conv(
 
     Ronneberger et al. (2015), Sec. 2: "an upsampling of the feature map followed
     by a 2x2 convolution ("up-convolution") that halves the number of feature
-    channels".
+    channels". ``interpolation`` is ``"nearest"`` or ``"linear"`` for
+    up-sampling followed by a "same" 2x2 convolution (the reference design), or
+    ``"transpose"`` for a stride-2 2x2 transposed convolution, which has the
+    same weights but never sees zero padding (exact overlap-tile stitching).
     """
-    x = upsample(x, 2, interpolation=interpolation, name=f"{name}_up")
-    x = conv(x, filters, kernel_size, name=f"{name}_conv")
+    if interpolation == "transpose":
+        x = conv_transpose(x, filters, kernel_size, strides=2, name=f"{name}_conv")
+    else:
+        x = upsample(x, 2, interpolation=interpolation, name=f"{name}_up")
+        x = conv(x, filters, kernel_size, name=f"{name}_conv")
     return activation_layer(x, activation, name=f"{name}_act")
 
 

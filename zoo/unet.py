@@ -70,10 +70,13 @@ def output_size(input_size: int, depth: int = 5) -> int:
     sizes = _valid_sizes(int(input_size), depth)
     if sizes is None:
         lower, upper = _neighbouring_valid_sizes(int(input_size), depth)
+        nearest = f"{upper}" if lower is None else f"{lower} or {upper}"
         raise ValueError(
             f"Input size {input_size} is not valid for the valid-padding U-Net of "
             f"depth {depth}: a feature map would vanish or outgrow its skip. Nearest "
-            f"valid input sizes: {lower} or {upper}."
+            f"valid input sizes: {nearest} (aligned, seamless-tiling sizes: "
+            f"{nearest_valid_input_size(int(input_size), depth)} and up in steps of "
+            f"{2 ** (depth - 1)})."
         )
     return sizes[-1]
 
@@ -144,6 +147,7 @@ def unet_original(
     filters: Sequence[int] = (64, 128, 256, 512, 1024),
     padding: Literal["valid", "same"] = "valid",
     dropout: float = 0.5,
+    up_mode: Literal["upsample", "transpose"] = "upsample",
     output_activation: str | None = "auto",
     name: str = "unet_original",
 ) -> keras.Model:
@@ -164,6 +168,11 @@ def unet_original(
             sizes must be multiples of ``2**(depth-1)``). Defaults to ``"valid"``.
         dropout: Rate of the drop-out layers at the end of the contracting path
             (after the last encoder level and the bottleneck). Defaults to 0.5.
+        up_mode: ``"upsample"``: nearest x2 up-sampling + 2x2 "same" conv (the
+            reference design); ``"transpose"``: 2x2 stride-2 transposed conv.
+            Same parameter count; only ``"transpose"`` makes overlap-tile
+            predictions exactly seamless, because the "same" conv zero-pads the
+            last row/column of every tile. Defaults to "upsample".
         output_activation: ``"auto"`` (sigmoid for 1 class, softmax otherwise),
             ``"sigmoid"``, ``"softmax"`` or ``None`` for logits. Defaults to "auto".
         name: Model name and layer-name prefix. Defaults to ``"unet_original"``.
@@ -202,6 +211,11 @@ def unet_original(
         )
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
+    if up_mode not in ("upsample", "transpose"):
+        raise ValueError(
+            "`up_mode` must be 'upsample' or 'transpose'. "
+            f"Received: up_mode={up_mode!r}"
+        )
     check_output_activation(output_activation)
     depth = len(filters)
     if padding == "valid":
@@ -227,7 +241,12 @@ def unet_original(
             skips.append(x)
             x = max_pool(x, name=f"{name}_pool{level}")
     for level in range(depth - 2, -1, -1):
-        x = up_conv(x, filters[level], name=f"{name}_up{level}")
+        x = up_conv(
+            x,
+            filters[level],
+            interpolation="transpose" if up_mode == "transpose" else "nearest",
+            name=f"{name}_up{level}",
+        )
         x = crop_concat(skips[level], x, name=f"{name}_concat{level}")
         x = conv_block(x, filters[level], padding=padding, name=f"{name}_dec{level}")
     outputs = output_head(
