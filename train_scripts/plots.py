@@ -1,4 +1,4 @@
-"""Matplotlib figures: learning curves and prediction overlays."""
+"""Matplotlib figures: learning curves, prediction overlays and metric box plots."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["plot_learning_curves", "overlay", "save_overlay_figure"]
+__all__ = [
+    "overlay",
+    "plot_learning_curves",
+    "plot_metric_boxplot",
+    "representative_slice",
+    "save_overlay_figure",
+]
 
 
 def plot_learning_curves(csv_path: str | Path, png_path: str | Path) -> Path:
@@ -101,6 +107,70 @@ def save_overlay_figure(
         ax.axis("off")
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return Path(png_path)
+
+
+def representative_slice(*volumes: np.ndarray | None) -> int:
+    """Index along axis 0 with the most foreground in the first given mask.
+
+    Falls back to the middle slice when every mask is empty.
+    """
+    for volume in volumes:
+        if volume is None:
+            continue
+        counts = (np.asarray(volume) > 0.5).reshape(volume.shape[0], -1).sum(1)
+        if counts.any():
+            return int(np.argmax(counts))
+    first = next(v for v in volumes if v is not None)
+    return first.shape[0] // 2
+
+
+def plot_metric_boxplot(
+    rows: list[dict],
+    png_path: str | Path,
+    *,
+    metrics: tuple[str, ...] = (
+        "dice",
+        "iou",
+        "sensitivity",
+        "specificity",
+        "accuracy",
+        "auc",
+    ),
+    title: str = "",
+) -> Path:
+    """Box plot of per-image scores, one box per metric (each point drawn too).
+
+    Args:
+        rows: Per-image dicts (e.g. the rows of ``per_image.csv``).
+        png_path: Output PNG.
+        metrics: Keys to plot (scores in [0, 1]; NaN values are skipped).
+        title: Figure title, e.g. the dataset name.
+
+    Returns:
+        ``png_path``.
+
+    Raises:
+        ValueError: If ``rows`` is empty.
+    """
+    if not rows:
+        raise ValueError("`rows` is empty: no image to plot.")
+    data = []
+    for key in metrics:
+        values = np.array([float(r[key]) for r in rows], np.float64)
+        data.append(values[np.isfinite(values)])
+    fig, ax = plt.subplots(figsize=(1.3 * len(metrics) + 1.5, 3.6))
+    ax.boxplot(data, showfliers=False)
+    ax.set_xticks(range(1, len(metrics) + 1), metrics)
+    rng = np.random.default_rng(0)
+    for i, values in enumerate(data, start=1):
+        ax.plot(i + rng.uniform(-0.12, 0.12, len(values)), values, "o", ms=3, alpha=0.6)
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(title or f"{len(rows)} images")
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
     plt.close(fig)

@@ -1,5 +1,19 @@
 """The one trainer every training script uses: ``model.fit`` plus checkpoints and logs.
 
+A run writes into its ``out_dir``:
+
+* ``best.h5``: the model at the best ``monitor`` value so far, and ``last.h5``,
+  the model after the latest epoch (both written atomically: a run killed while
+  saving leaves the previous file intact), each with a ``.json`` sidecar that
+  records its epoch and score;
+* ``metrics.csv``: one row per epoch (``CSVLogger``);
+* ``backup/``: the ``BackupAndRestore`` state (weights, optimizer, epoch) while
+  the run is unfinished. Calling :func:`train` again with the same ``out_dir``
+  resumes after the last completed epoch; the best score, the CSV log and the
+  learning-rate schedule continue where they stopped;
+* ``tensorboard/`` (optional) and ``run.json`` (when ``run_config`` is given):
+  the configuration, seed and library versions.
+
 Example:
     >>> import zoo, tensorflow as tf
     >>> from data_pipelines.synthetic import make_2d_dataset
@@ -13,39 +27,361 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import dataclasses
-from collections.abc import Sequence
+import datetime
+import json
+import math
+import os
+import platform
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 import keras
 import tensorflow as tf
 
-__all__ = ["TrainResult", "train", "default_callbacks"]
+__all__ = [
+    "AtomicCheckpoint",
+    "TrainResult",
+    "default_callbacks",
+    "library_versions",
+    "make_optimizer",
+    "resolve_mode",
+    "train",
+]
+
+BACKUP_DIR = "backup"
 
 
 @dataclasses.dataclass
 class TrainResult:
-    """What a training run leaves behind."""
+    """What a training run leaves behind.
+
+    Attributes:
+        history: Per-epoch logs of this call (epochs run before a resume are in
+            ``metrics.csv`` only).
+        out_dir: The run folder.
+        best_checkpoint: ``best.h5``.
+        last_checkpoint: ``last.h5``.
+        metrics_csv: ``metrics.csv``.
+        initial_epoch: Epoch this call started from (> 0 after a resume).
+    """
 
     history: dict[str, list[float]]
     out_dir: Path
     best_checkpoint: Path
     last_checkpoint: Path
     metrics_csv: Path
+    initial_epoch: int = 0
+
+
+def resolve_mode(monitor: str, mode: str = "auto") -> Literal["min", "max"]:
+    """``"min"`` for losses and errors, ``"max"`` for scores, unless given.
+
+    Raises:
+        ValueError: If ``mode`` is not "auto", "min" or "max".
+    """
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(
+            f"`mode` must be 'auto', 'min' or 'max'. Received: mode={mode!r}"
+        )
+    if mode != "auto":
+        return mode
+    lowered = monitor.lower()
+    return "min" if ("loss" in lowered or "error" in lowered) else "max"
+
+
+def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Saves the whole model to ``.h5`` at epoch ends, atomically.
+
+    The model is written to a temporary file in the same folder and then
+    renamed over ``filepath`` (``os.replace``), so a crash or kill during the
+    save never leaves a truncated checkpoint. A sidecar ``<filepath>.json``
+    records the epoch (1-based), the monitored quantity and its value; it is
+    how a resumed run recovers the best score so far.
+
+    Args:
+        filepath: Target ``.h5`` (or ``.keras``) file.
+        monitor: Logged quantity deciding what "best" is; None saves every
+            epoch (a "last" checkpoint). Defaults to None.
+        mode: ``"min"`` or ``"max"`` (see :func:`resolve_mode`). Defaults to
+            "auto".
+        initial_best: Best value already reached (e.g. before a resume); the
+            file is only replaced by a strictly better epoch. Defaults to None.
+
+    Raises:
+        ValueError: If ``filepath`` does not end in ``.h5``/``.keras``; at an
+            epoch end, if ``monitor`` is not among the logged quantities.
+    """
+
+    def __init__(
+        self,
+        filepath: str | Path,
+        *,
+        monitor: str | None = None,
+        mode: str = "auto",
+        initial_best: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.filepath = Path(filepath)
+        if self.filepath.suffix not in (".h5", ".keras"):
+            raise ValueError(
+                "`filepath` must end in '.h5' or '.keras'. "
+                f"Received: filepath='{filepath}'"
+            )
+        self.monitor = monitor
+        self.mode = resolve_mode(monitor, mode) if monitor else "min"
+        self.best = initial_best
+
+    def _improved(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.best is None:
+            return True
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        """Saves the model if this epoch is the best (or always, without monitor)."""
+        logs = dict(logs or {})
+        value = None
+        if self.monitor is not None:
+            if self.monitor not in logs:
+                raise ValueError(
+                    f"`monitor`={self.monitor!r} is not logged. "
+                    f"Logged quantities: {sorted(logs)}"
+                )
+            value = float(logs[self.monitor])
+            if not self._improved(value):
+                return
+            self.best = value
+        self.filepath.parent.mkdir(parents=True, exist_ok=True)
+        path = self.filepath
+        tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+        self.model.save(tmp, overwrite=True)
+        os.replace(tmp, self.filepath)
+        _write_json_atomic(
+            self.filepath.with_name(self.filepath.name + ".json"),
+            {
+                "epoch": epoch + 1,
+                "monitor": self.monitor,
+                "value": value,
+                "logs": {k: float(v) for k, v in logs.items()},
+            },
+        )
+
+
+def _resume_epoch(out_dir: Path) -> int:
+    """Epoch a ``BackupAndRestore`` backup in ``out_dir`` resumes from (0: none)."""
+    meta = out_dir / BACKUP_DIR / "training_metadata.json"
+    if not meta.is_file():
+        return 0
+    try:
+        return int(json.loads(meta.read_text())["epoch"])
+    except (ValueError, KeyError):
+        return 0
+
+
+def _trim_csv(csv_path: Path, keep_epochs: int) -> None:
+    """Drops log rows of epochs >= ``keep_epochs`` (re-run after a resume)."""
+    if not csv_path.is_file():
+        return
+    with open(csv_path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) < keep_epochs]
+    tmp = csv_path.with_name(f".{csv_path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows(kept)
+    os.replace(tmp, csv_path)
+
+
+def _previous_best(out_dir: Path, monitor: str) -> float | None:
+    sidecar = out_dir / "best.h5.json"
+    if not sidecar.is_file():
+        return None
+    state = json.loads(sidecar.read_text())
+    if state.get("monitor") != monitor or state.get("value") is None:
+        return None
+    return float(state["value"])
 
 
 def default_callbacks(
-    out_dir: Path, *, monitor: str, mode: str
+    out_dir: Path,
+    *,
+    monitor: str,
+    mode: str,
+    resume: bool = True,
+    early_stopping: int | None = None,
+    tensorboard: bool = False,
+    reduce_on_plateau: bool = False,
+    initial_best: float | None = None,
+    append_csv: bool = False,
 ) -> list[keras.callbacks.Callback]:
-    """Checkpoints (best and last, ``.h5``), a CSV log and NaN termination."""
-    return [
+    """The standard callbacks of a run.
+
+    Args:
+        out_dir: Run folder.
+        monitor: Quantity of the best checkpoint, early stopping and plateau.
+        mode: "min", "max" or "auto" for ``monitor``.
+        resume: Add ``BackupAndRestore`` into ``out_dir/backup``. Defaults to
+            True.
+        early_stopping: Patience in epochs; None disables. Defaults to None.
+        tensorboard: Log to ``out_dir/tensorboard``. Defaults to False.
+        reduce_on_plateau: Halve the learning rate after 5 epochs without
+            improvement (needs a constant-rate optimizer). Defaults to False.
+        initial_best: Best ``monitor`` value of an interrupted run.
+        append_csv: Append to an existing ``metrics.csv`` (resume). Defaults
+            to False.
+
+    Returns:
+        The callbacks, the backup first (it restores the state before the
+        others start).
+    """
+    mode = resolve_mode(monitor, mode)
+    callbacks: list[keras.callbacks.Callback] = []
+    if resume:
+        callbacks.append(
+            keras.callbacks.BackupAndRestore(
+                str(out_dir / BACKUP_DIR), double_checkpoint=True
+            )
+        )
+    callbacks += [
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.ModelCheckpoint(
-            out_dir / "best.h5", monitor=monitor, mode=mode, save_best_only=True
+        AtomicCheckpoint(
+            out_dir / "best.h5", monitor=monitor, mode=mode, initial_best=initial_best
         ),
-        keras.callbacks.ModelCheckpoint(out_dir / "last.h5"),
-        keras.callbacks.CSVLogger(out_dir / "metrics.csv"),
+        AtomicCheckpoint(out_dir / "last.h5"),
+        keras.callbacks.CSVLogger(str(out_dir / "metrics.csv"), append=append_csv),
     ]
+    if reduce_on_plateau:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor, mode=mode, factor=0.5, patience=5, min_lr=1e-6
+            )
+        )
+    if early_stopping is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                mode=mode,
+                patience=early_stopping,
+                restore_best_weights=False,
+            )
+        )
+    if tensorboard:
+        callbacks.append(
+            keras.callbacks.TensorBoard(str(out_dir / "tensorboard"), write_graph=False)
+        )
+    return callbacks
+
+
+def make_optimizer(
+    name: str = "adam",
+    learning_rate: float = 1e-3,
+    *,
+    schedule: Literal["constant", "cosine", "plateau"] = "constant",
+    total_steps: int | None = None,
+    warmup_steps: int = 0,
+    weight_decay: float | None = None,
+) -> keras.optimizers.Optimizer:
+    """An optimizer by name with a constant, cosine or plateau learning rate.
+
+    Args:
+        name: ``"adam"``, ``"adamw"``, ``"sgd"`` (momentum 0.99, as the U-Net
+            paper) or ``"rmsprop"``. Defaults to "adam".
+        learning_rate: Initial (peak) learning rate. Defaults to 1e-3.
+        schedule: ``"cosine"`` decays to zero over ``total_steps`` (after a
+            linear warm-up of ``warmup_steps``); ``"plateau"`` and
+            ``"constant"`` keep a variable rate (``ReduceLROnPlateau`` lowers
+            it for "plateau"). Defaults to "constant".
+        total_steps: Optimizer steps of the whole run (cosine only).
+        warmup_steps: Warm-up steps (cosine only). Defaults to 0.
+        weight_decay: Decoupled weight decay (AdamW, SGD). Defaults to None.
+
+    Returns:
+        A Keras optimizer.
+
+    Raises:
+        ValueError: On an unknown name or schedule, a non-positive rate, or a
+            cosine schedule without ``total_steps``.
+    """
+    if not learning_rate > 0:
+        raise ValueError(
+            f"`learning_rate` must be > 0. Received: learning_rate={learning_rate}"
+        )
+    if schedule not in ("constant", "cosine", "plateau"):
+        raise ValueError(
+            "`schedule` must be 'constant', 'cosine' or 'plateau'. "
+            f"Received: schedule={schedule!r}"
+        )
+    rate: float | keras.optimizers.schedules.LearningRateSchedule = learning_rate
+    if schedule == "cosine":
+        if not total_steps or total_steps < 1:
+            raise ValueError(
+                "A cosine schedule needs `total_steps` >= 1. "
+                f"Received: total_steps={total_steps}"
+            )
+        decay_steps = max(1, total_steps - warmup_steps)
+        if warmup_steps:
+            rate = keras.optimizers.schedules.CosineDecay(
+                0.0,
+                decay_steps,
+                warmup_target=learning_rate,
+                warmup_steps=warmup_steps,
+            )
+        else:
+            rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
+    optimizers = {
+        "adam": lambda: keras.optimizers.Adam(rate),
+        "adamw": lambda: keras.optimizers.AdamW(
+            rate, weight_decay=weight_decay or 1e-4
+        ),
+        "sgd": lambda: keras.optimizers.SGD(
+            rate, momentum=0.99, weight_decay=weight_decay
+        ),
+        "rmsprop": lambda: keras.optimizers.RMSprop(rate),
+    }
+    if name not in optimizers:
+        raise ValueError(
+            f"Unknown optimizer {name!r}. Valid names: {', '.join(optimizers)}"
+        )
+    return optimizers[name]()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries a run depends on."""
+    import importlib.metadata
+
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for dist in (
+        "tensorflow",
+        "keras",
+        "numpy",
+        "scipy",
+        "scikit-image",
+        "scikit-learn",
+        "opencv-python-headless",
+        "albumentations",
+        "nibabel",
+        "h5py",
+        "unet-vnet-zoo",
+    ):
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    versions["devices"] = ", ".join(
+        d.device_type for d in tf.config.list_physical_devices()
+    )
+    return versions
 
 
 def train(
@@ -62,7 +398,13 @@ def train(
     monitor: str | None = None,
     mode: str = "auto",
     steps_per_epoch: int | None = None,
+    validation_steps: int | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    resume: bool = True,
+    early_stopping: int | None = None,
+    tensorboard: bool = False,
+    reduce_on_plateau: bool = False,
+    run_config: Mapping[str, Any] | None = None,
     verbose: int | str = "auto",
 ) -> TrainResult:
     """Compile ``model`` and fit it on ``tf.data`` input, checkpointing to ``.h5``.
@@ -72,17 +414,29 @@ def train(
         train_data: Batches of ``(x, y)``.
         val_data: Optional validation batches; the best checkpoint follows
             ``monitor`` on them.
-        epochs: Number of epochs (>= 1).
-        out_dir: Folder for ``best.h5``, ``last.h5`` and ``metrics.csv``.
+        epochs: Total number of epochs of the run (>= 1), counting epochs done
+            before a resume.
+        out_dir: Run folder (see the module docstring for its files).
         loss: Loss object or name. Defaults to binary cross-entropy.
         optimizer: Optimizer or name. Defaults to Adam(``learning_rate``).
         learning_rate: Learning rate of the default optimizer. Defaults to 1e-3.
         metrics: Keras metrics. Defaults to none.
-        monitor: Quantity for the best checkpoint. Defaults to ``val_loss`` with
-            validation data, else ``loss``.
+        monitor: Quantity for the best checkpoint, early stopping and plateau.
+            Defaults to ``val_loss`` with validation data, else ``loss``.
         mode: ``"min"``, ``"max"`` or ``"auto"`` for ``monitor``. Defaults to "auto".
         steps_per_epoch: Batches per epoch for infinite datasets.
+        validation_steps: Validation batches per epoch. Defaults to all.
         callbacks: Extra callbacks, run after the default ones.
+        resume: Back up the training state every epoch and resume from
+            ``out_dir/backup`` when it exists. With False, any backup is
+            ignored and the run starts over. Defaults to True.
+        early_stopping: Early-stopping patience in epochs. Defaults to None.
+        tensorboard: Write TensorBoard logs. Defaults to False.
+        reduce_on_plateau: Add ``ReduceLROnPlateau`` on ``monitor``. Defaults
+            to False.
+        run_config: Configuration to record in ``run.json`` with the library
+            versions (a resumed run keeps the first ``started`` time and adds
+            a ``resumed_at`` entry). Defaults to None (no ``run.json``).
         verbose: ``model.fit`` verbosity (progress bar by default).
 
     Returns:
@@ -98,21 +452,80 @@ def train(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     monitor = monitor or ("val_loss" if val_data is not None else "loss")
+    mode = resolve_mode(monitor, mode)
     if optimizer is None:
         optimizer = keras.optimizers.Adam(learning_rate)
     model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics or []))
+
+    start_epoch = _resume_epoch(out_dir) if resume else 0
+    if not resume and (out_dir / BACKUP_DIR).exists():
+        import shutil
+
+        shutil.rmtree(out_dir / BACKUP_DIR)
+    csv_path = out_dir / "metrics.csv"
+    if start_epoch:
+        _trim_csv(csv_path, start_epoch)
+    elif csv_path.exists():
+        csv_path.unlink()
+    initial_best = _previous_best(out_dir, monitor) if start_epoch else None
+
+    if run_config is not None:
+        run_json = out_dir / "run.json"
+        record: dict[str, Any] = {}
+        if start_epoch and run_json.is_file():
+            record = json.loads(run_json.read_text())
+            record.setdefault("resumed_at", []).append(
+                {"epoch": start_epoch, "time": datetime.datetime.now().isoformat()}
+            )
+        else:
+            record = {
+                "started": datetime.datetime.now().isoformat(timespec="seconds"),
+                "config": dict(run_config),
+                "versions": library_versions(),
+                "model": {
+                    "name": model.name,
+                    "params": int(model.count_params()),
+                    "input_shape": list(model.input_shape),
+                    "output_shape": list(model.output_shape),
+                },
+                "monitor": {"name": monitor, "mode": mode},
+            }
+        _write_json_atomic(run_json, record)
+
     history = model.fit(
         train_data,
         validation_data=val_data,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        callbacks=[*default_callbacks(out_dir, monitor=monitor, mode=mode), *callbacks],
+        validation_steps=validation_steps,
+        callbacks=[
+            *default_callbacks(
+                out_dir,
+                monitor=monitor,
+                mode=mode,
+                resume=resume,
+                early_stopping=early_stopping,
+                tensorboard=tensorboard,
+                reduce_on_plateau=reduce_on_plateau,
+                initial_best=initial_best,
+                append_csv=bool(start_epoch),
+            ),
+            *callbacks,
+        ],
         verbose=verbose,
     )
+    if run_config is not None:
+        record = json.loads((out_dir / "run.json").read_text())
+        record["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+        best_state = out_dir / "best.h5.json"
+        if best_state.is_file():
+            record["best"] = json.loads(best_state.read_text())
+        _write_json_atomic(out_dir / "run.json", record)
     return TrainResult(
-        history=history.history,
+        history={k: [float(v) for v in vs] for k, vs in history.history.items()},
         out_dir=out_dir,
         best_checkpoint=out_dir / "best.h5",
         last_checkpoint=out_dir / "last.h5",
-        metrics_csv=out_dir / "metrics.csv",
+        metrics_csv=csv_path,
+        initial_epoch=start_epoch,
     )

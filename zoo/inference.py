@@ -29,7 +29,13 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-__all__ = ["predict_tiled", "gaussian_weights", "tile_geometry"]
+__all__ = [
+    "gaussian_weights",
+    "predict_mask",
+    "predict_tiled",
+    "probabilities_to_mask",
+    "tile_geometry",
+]
 
 
 def gaussian_weights(size: Sequence[int], sigma_scale: float = 0.125) -> np.ndarray:
@@ -193,3 +199,61 @@ def predict_tiled(
             norm[region] += weights
     result = total / norm[..., None]
     return result[tuple(slice(0, s) for s in spatial)]
+
+
+def probabilities_to_mask(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Hard labels from probabilities ``(*spatial, K)``.
+
+    One channel (sigmoid): ``probs > threshold`` as 0/1. Several channels: the
+    per-pixel argmax (class index; for a multi-label sigmoid model threshold
+    each channel yourself).
+
+    Args:
+        probs: Probabilities, channels-last.
+        threshold: Foreground threshold of a one-channel output, in [0, 1].
+            Defaults to 0.5.
+
+    Returns:
+        ``uint8`` array of shape ``probs.shape[:-1]``.
+
+    Raises:
+        ValueError: If ``threshold`` is outside [0, 1].
+    """
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(
+            f"`threshold` must be in [0, 1]. Received: threshold={threshold}"
+        )
+    probs = np.asarray(probs)
+    if probs.shape[-1] == 1:
+        return (probs[..., 0] > threshold).astype(np.uint8)
+    return np.argmax(probs, axis=-1).astype(np.uint8)
+
+
+def predict_mask(
+    model: keras.Model,
+    image: np.ndarray,
+    *,
+    threshold: float = 0.5,
+    **tiled_kwargs,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whole-image probabilities and hard mask (see :func:`predict_tiled`).
+
+    Args:
+        model: A zoo model with one input and one output.
+        image: Image ``(H, W, C)`` or volume ``(D, H, W, C)``.
+        threshold: Foreground threshold of a one-channel output. Defaults to 0.5.
+        **tiled_kwargs: ``tile_size``, ``overlap``, ``blending``, ``tta``,
+            ``batch_size``, ``pad_mode`` of :func:`predict_tiled`.
+
+    Returns:
+        ``(probs, mask)``: float32 ``(*spatial, K)`` and uint8 ``(*spatial)``.
+
+    Example:
+        >>> import numpy as np, zoo
+        >>> model = zoo.unet_padding((32, 32, 1), depth=2, filters=4)
+        >>> probs, mask = predict_mask(model, np.zeros((50, 40, 1), "float32"))
+        >>> probs.shape, mask.shape
+        ((50, 40, 1), (50, 40))
+    """
+    probs = predict_tiled(model, image, **tiled_kwargs)
+    return probs, probabilities_to_mask(probs, threshold)

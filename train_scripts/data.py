@@ -1,0 +1,373 @@
+"""Datasets by name for the training, prediction and evaluation scripts.
+
+A dataset is a list of whole images (or volumes) with their masks, names and
+optional field-of-view masks (:class:`ImageSet`). Splits into training,
+validation and held-out images are made BY IMAGE, so patches of one image never
+reach two splits.
+
+Dataset specifications (``--dataset``):
+
+* ``synthetic`` (``synthetic:cells``): generated 2D vessel (cell) images;
+* ``synthetic3d``: generated 3D volumes with blobs and tubes;
+* ``drive``: DRIVE retinal vessels, ``--data-root`` holding ``training/``
+  (``--split training`` or ``test``), with the field-of-view masks;
+* ``isbi``: ISBI 2012 EM membranes, ``--data-root`` holding ``train/``;
+* ``folder:PATH``: 2D image/label pairs in ``PATH/image`` and ``PATH/label``;
+* ``volumes:PATH``: 3D volumes (``.npy``, ``.npz``, ``.nii``, ``.nii.gz``) in
+  ``PATH/image`` and label volumes with the same names in ``PATH/label``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from data_pipelines.readers import (
+    VOLUME_SUFFIXES,
+    load_drive,
+    load_folder_pairs,
+    load_isbi,
+    load_volume,
+    natural_key,
+    normalize_volume,
+)
+from data_pipelines.synthetic import make_2d_dataset, make_3d_dataset
+
+__all__ = [
+    "DATASET_KINDS",
+    "ImageSet",
+    "load_dataset",
+    "parse_names",
+    "prepare_volume",
+    "split_by_image",
+    "volume_stem",
+]
+
+DATASET_KINDS = ("synthetic", "synthetic3d", "drive", "isbi", "folder:", "volumes:")
+
+
+@dataclasses.dataclass
+class ImageSet:
+    """Whole images (or volumes) with masks.
+
+    Attributes:
+        images: ``float32`` arrays ``(*spatial, C)``.
+        masks: ``float32`` arrays ``(*spatial, K)`` in {0, 1}.
+        names: One name per image (file stem or DRIVE/ISBI number).
+        fov: Field-of-view masks ``(*spatial, 1)``, or None.
+        spacing: Voxel size per image (volumes), or None.
+        kind: The dataset specification it was loaded from.
+    """
+
+    images: list[np.ndarray]
+    masks: list[np.ndarray]
+    names: list[str]
+    fov: list[np.ndarray] | None = None
+    spacing: list[tuple[float, ...]] | None = None
+    kind: str = ""
+
+    def __len__(self) -> int:
+        """Number of images."""
+        return len(self.images)
+
+    @property
+    def rank(self) -> int:
+        """Spatial rank: 2 for images, 3 for volumes."""
+        return self.images[0].ndim - 1
+
+    @property
+    def channels(self) -> int:
+        """Image channels."""
+        return int(self.images[0].shape[-1])
+
+    def subset(self, names: Sequence[str]) -> ImageSet:
+        """The images called ``names``, in that order.
+
+        Raises:
+            ValueError: If a name is not in the set (the message lists them).
+        """
+        index = {n: i for i, n in enumerate(self.names)}
+        missing = [n for n in names if n not in index]
+        if missing:
+            raise ValueError(
+                f"Unknown image names {missing} for dataset {self.kind!r}. "
+                f"Available: {', '.join(self.names)}"
+            )
+        rows = [index[n] for n in names]
+        return ImageSet(
+            images=[self.images[i] for i in rows],
+            masks=[self.masks[i] for i in rows],
+            names=[self.names[i] for i in rows],
+            fov=None if self.fov is None else [self.fov[i] for i in rows],
+            spacing=None if self.spacing is None else [self.spacing[i] for i in rows],
+            kind=self.kind,
+        )
+
+
+def parse_names(text: str | Sequence[str] | None) -> list[str]:
+    """Image names from ``"37,38,39-40"`` (ranges of integers expand).
+
+    Raises:
+        ValueError: On a malformed range.
+    """
+    if text is None:
+        return []
+    parts = text.split(",") if isinstance(text, str) else list(text)
+    names: list[str] = []
+    for part in (p.strip() for p in parts):
+        if not part:
+            continue
+        low, sep, high = part.partition("-")
+        if sep and low.isdigit() and high.isdigit():
+            if int(high) < int(low):
+                raise ValueError(f"Empty image range {part!r}: {high} < {low}")
+            names += [str(i) for i in range(int(low), int(high) + 1)]
+        else:
+            names.append(part)
+    return names
+
+
+def volume_stem(path: Path) -> str:
+    """File name without a volume suffix (``a.nii.gz`` -> ``a``)."""
+    lowered = path.name.lower()
+    for suffix in sorted(VOLUME_SUFFIXES, key=len, reverse=True):
+        if lowered.endswith(suffix):
+            return path.name[: -len(suffix)]
+    return path.stem
+
+
+def prepare_volume(volume: np.ndarray) -> np.ndarray:
+    """A volume as the 3D models see it: ``(D, H, W, C)``, z-scored per channel.
+
+    The training loader and the predictor share this, so a checkpoint sees the
+    same intensities at inference as in training.
+    """
+    volume = np.asarray(volume, np.float32)
+    if volume.ndim == 3:
+        volume = volume[..., None]
+    return np.stack(
+        [normalize_volume(volume[..., c]) for c in range(volume.shape[-1])], -1
+    )
+
+
+def _volume_mask(label: np.ndarray, n_classes: int, path: Path) -> np.ndarray:
+    if label.ndim == 4:
+        if label.shape[-1] != 1:
+            raise ValueError(
+                f"Label volume '{path}' has {label.shape[-1]} channels; expected one "
+                "channel of class indices"
+            )
+        label = label[..., 0]
+    values = np.unique(label)
+    if n_classes == 1:
+        if values.size > 2 or (values.size == 2 and values[0] != 0):
+            raise ValueError(
+                f"Label volume '{path}' is not binary (values {values[:6].tolist()}); "
+                "pass --n-classes for multi-class labels"
+            )
+        return (label > 0).astype(np.float32)[..., None]
+    if values.min() < 0 or values.max() >= n_classes or np.any(values % 1):
+        raise ValueError(
+            f"Label volume '{path}' holds values {values[:6].tolist()}; expected "
+            f"class indices 0..{n_classes - 1}"
+        )
+    return np.eye(n_classes, dtype=np.float32)[label.astype(np.int64)]
+
+
+def _load_volumes(root: Path, n_classes: int, limit: int | None) -> ImageSet:
+    image_dir, label_dir = root / "image", root / "label"
+    for folder in (image_dir, label_dir):
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"Folder not found: '{folder}' (volumes:PATH needs PATH/image and "
+                "PATH/label)"
+            )
+
+    def listing(folder: Path) -> dict[str, Path]:
+        return {
+            volume_stem(p): p
+            for p in folder.iterdir()
+            if p.is_file() and p.name.lower().endswith(VOLUME_SUFFIXES)
+        }
+
+    images, labels = listing(image_dir), listing(label_dir)
+    if not images:
+        raise FileNotFoundError(
+            f"No volume files ({', '.join(VOLUME_SUFFIXES)}) in '{image_dir}'"
+        )
+    for stem, path in images.items():
+        if stem not in labels:
+            raise FileNotFoundError(
+                f"Volume '{path}' has no label in '{label_dir}' (same name expected)"
+            )
+    names = sorted(images, key=natural_key)[:limit]
+    out = ImageSet([], [], [], spacing=[], kind=f"volumes:{root}")
+    for stem in names:
+        volume, meta = load_volume(images[stem])
+        label, _ = load_volume(labels[stem])
+        volume = prepare_volume(volume)
+        mask = _volume_mask(label, n_classes, labels[stem])
+        if volume.shape[:-1] != mask.shape[:-1]:
+            raise ValueError(
+                f"Size mismatch: volume '{images[stem]}' is {volume.shape[:-1]} but "
+                f"label '{labels[stem]}' is {mask.shape[:-1]}"
+            )
+        out.images.append(volume)
+        out.masks.append(mask)
+        out.names.append(stem)
+        out.spacing.append(tuple(meta["spacing"]))
+    return out
+
+
+def load_dataset(
+    spec: str,
+    *,
+    data_root: str | Path | None = None,
+    split: str | None = None,
+    n_classes: int = 1,
+    n_images: int | None = None,
+    image_size: int | None = None,
+    seed: int = 0,
+    limit: int | None = None,
+) -> ImageSet:
+    """Loads a dataset by specification (see the module docstring).
+
+    Args:
+        spec: ``synthetic``, ``synthetic:cells``, ``synthetic3d``, ``drive``,
+            ``isbi``, ``folder:PATH`` or ``volumes:PATH``.
+        data_root: Folder of ``drive``/``isbi``.
+        split: ``drive``: "training" (default) or "test"; ``isbi``: the
+            sub-folder, "train" by default.
+        n_classes: Classes of the labels (``folder:``/``volumes:``); > 1 reads
+            integer labels as one-hot. Defaults to 1 (binary).
+        n_images: Number of synthetic images. Defaults to 24 (2D) / 12 (3D).
+        image_size: Side of the synthetic images. Defaults to 128 (2D) / 48
+            (3D).
+        seed: Seed of the synthetic data. Defaults to 0.
+        limit: Read only the first ``limit`` images. Defaults to None (all).
+
+    Returns:
+        The :class:`ImageSet`.
+
+    Raises:
+        ValueError: On an unknown specification or a missing ``data_root``.
+        FileNotFoundError: If a folder or file is missing (it is named).
+    """
+    kind, _, argument = spec.partition(":")
+    if kind == "synthetic":
+        shape = (image_size or 128,) * 2
+        images, masks = make_2d_dataset(
+            n_images or 24, shape, kind=argument or "vessels", seed=seed
+        )
+        return ImageSet(
+            list(images), list(masks), [str(i) for i in range(len(images))], kind=spec
+        )
+    if kind == "synthetic3d":
+        shape = (image_size or 48,) * 3
+        images, masks = make_3d_dataset(n_images or 12, shape, seed=seed)
+        return ImageSet(
+            list(images),
+            list(masks),
+            [str(i) for i in range(len(images))],
+            spacing=[(1.0, 1.0, 1.0)] * len(images),
+            kind=spec,
+        )
+    if kind in ("drive", "isbi"):
+        if data_root is None:
+            raise ValueError(
+                f"--dataset {kind} needs --data-root (the folder holding "
+                f"{'training/' if kind == 'drive' else 'train/'})"
+            )
+        if kind == "drive":
+            data = load_drive(data_root, split or "training", limit=limit)
+            if data["masks"] is None:
+                raise FileNotFoundError(
+                    f"The DRIVE {split!r} split in '{data_root}' has no 1st_manual "
+                    "labels"
+                )
+            return ImageSet(
+                list(data["images"]),
+                list(data["masks"]),
+                list(data["names"]),
+                fov=list(data["fov"]),
+                kind=spec,
+            )
+        data = load_isbi(data_root, split=split or "train", limit=limit)
+        return ImageSet(
+            list(data["images"]), list(data["masks"]), list(data["names"]), kind=spec
+        )
+    if kind == "folder" and argument:
+        samples = load_folder_pairs(
+            argument,
+            binary=n_classes == 1,
+            n_classes=None if n_classes == 1 else n_classes,
+            limit=limit,
+        )
+        return ImageSet(
+            [s.image for s in samples],
+            [s.mask for s in samples],
+            [s.name for s in samples],
+            kind=spec,
+        )
+    if kind == "volumes" and argument:
+        return _load_volumes(Path(argument), n_classes, limit)
+    raise ValueError(
+        f"Unknown dataset {spec!r}. Valid: synthetic, synthetic:cells, synthetic3d, "
+        "drive, isbi, folder:PATH, volumes:PATH"
+    )
+
+
+def split_by_image(
+    dataset: ImageSet,
+    *,
+    val_names: Sequence[str] = (),
+    holdout_names: Sequence[str] = (),
+    val_fraction: float = 0.2,
+    seed: int = 0,
+) -> tuple[ImageSet, ImageSet | None]:
+    """Training and validation images; held-out images are in neither.
+
+    Args:
+        dataset: All images.
+        val_names: Validation images by name; when empty, ``val_fraction`` of
+            the remaining images are drawn with ``seed``.
+        holdout_names: Images excluded from training and validation (a test
+            set evaluated later).
+        val_fraction: Fraction of images for validation when ``val_names`` is
+            empty; 0 gives no validation set. Defaults to 0.2.
+        seed: Seed of the random draw. Defaults to 0.
+
+    Returns:
+        ``(train, val)``; ``val`` is None when no image is left for it.
+
+    Raises:
+        ValueError: On an unknown name, overlapping lists, a bad fraction, or no
+            image left for training.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(
+            f"`val_fraction` must be in [0, 1). Received: val_fraction={val_fraction}"
+        )
+    both = set(val_names) & set(holdout_names)
+    if both:
+        raise ValueError(f"Images {sorted(both)} are both validation and held out")
+    dataset.subset([*val_names, *holdout_names])  # Names every unknown image.
+    rest = [n for n in dataset.names if n not in set(holdout_names)]
+    if val_names:
+        val = list(val_names)
+    else:
+        n_val = int(round(val_fraction * len(rest)))
+        if val_fraction > 0 and len(rest) > 1:
+            n_val = min(max(n_val, 1), len(rest) - 1)
+        order = np.random.default_rng(seed).permutation(len(rest))
+        val = sorted((rest[i] for i in order[:n_val]), key=natural_key)
+    train = [n for n in rest if n not in set(val)]
+    if not train:
+        raise ValueError(
+            f"No training image left: {len(dataset)} images, validation {val}, "
+            f"held out {list(holdout_names)}"
+        )
+    return dataset.subset(train), (dataset.subset(val) if val else None)
