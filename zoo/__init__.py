@@ -16,6 +16,7 @@ from zoo.registry import get, list_models, register
 from zoo.residual_unet import residual_unet
 from zoo.sa_unet import sa_unet
 from zoo.unet import unet_original, unet_padding
+from zoo.unet3d import unet3d, unet25d
 from zoo.vnet import vnet, vnet3d, vnet3d_depthwise, vnet_3d
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "sa_unet",
     "unet_original",
     "unet_padding",
+    "unet3d",
+    "unet25d",
     "vnet",
     "vnet3d",
     "vnet3d_depthwise",
