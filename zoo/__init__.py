@@ -16,7 +16,9 @@ from zoo.registry import get, list_models, register
 from zoo.residual_unet import residual_unet
 from zoo.sa_unet import sa_unet
 from zoo.unet import unet_original, unet_padding
+from zoo.unet3_plus import unet3_plus
 from zoo.unet3d import unet3d, unet25d
+from zoo.unet_plus_plus import prune_unet_plus_plus, unet_plus_plus
 from zoo.vnet import vnet, vnet3d, vnet3d_depthwise, vnet_3d
 
 __all__ = [
@@ -35,4 +37,7 @@ __all__ = [
     "vnet3d",
     "vnet3d_depthwise",
     "vnet_3d",
+    "prune_unet_plus_plus",
+    "unet3_plus",
+    "unet_plus_plus",
 ]

@@ -48,3 +48,13 @@ def check_rate(value, name: str) -> None:
         or not (0.0 <= value < 1.0)
     ):
         raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={value!r}")
+
+
+def check_bool(value, name: str) -> None:
+    """Check that ``value`` is a Python bool (not 0/1 or a string).
+
+    Raises:
+        ValueError: Naming the argument and the value.
+    """
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")

@@ -535,3 +535,9 @@ def preact_residual_unit(
         shortcut = conv(x, filters, 1, strides=strides, name=f"{name}_short")
         shortcut = norm_layer(shortcut, "batch", name=f"{name}_short_bn")
     return layers.Add(name=f"{name}_add")([y, shortcut])
+
+
+def global_max_pool(x, *, name: str):
+    """2D or 3D global max pooling: ``(B, *S, C) -> (B, C)``."""
+    pool = {2: layers.GlobalMaxPooling2D, 3: layers.GlobalMaxPooling3D}
+    return pool[rank_of(x)](name=name)(x)
