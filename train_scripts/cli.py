@@ -41,7 +41,7 @@ from data_pipelines.pipeline import make_patch_dataset
 from train_scripts.data import ImageSet, load_dataset, parse_names, split_by_image
 from train_scripts.evaluate import evaluate_model
 from train_scripts.plots import plot_learning_curves
-from train_scripts.predict import parse_size
+from train_scripts.predict import model_for_tiles, parse_size
 from train_scripts.trainer import make_optimizer, train
 
 __all__ = ["FAMILIES", "Family", "build_model", "build_parser", "main", "run"]
@@ -236,6 +236,11 @@ def build_parser(family: str | None = None) -> argparse.ArgumentParser:
         "--no-final-eval",
         action="store_true",
         help="skip the whole-image evaluation of the validation images",
+    )
+    fit.add_argument(
+        "--eval-tile-size",
+        default=None,
+        help="tile size of the final whole-image evaluation (default: the patch)",
     )
     fit.add_argument(
         "--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras verbosity"
@@ -454,8 +459,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     if val_set is not None and not args.no_final_eval:
         best = keras.models.load_model(result.best_checkpoint, compile=False)
+        tile = (
+            None if args.eval_tile_size is None else _patch(args.eval_tile_size, rank)
+        )
+        best, tile = model_for_tiles(best, tile)
         _, scores = evaluate_model(
-            best, val_set, out / "val_eval", verbose=args.verbose > 0
+            best, val_set, out / "val_eval", tile_size=tile, verbose=args.verbose > 0
         )
         summary["val_eval"] = {
             k: v for k, v in scores.items() if isinstance(v, int | float)

@@ -46,6 +46,7 @@ from train_scripts.plots import (
 from train_scripts.predict import (
     foreground,
     load_checkpoint,
+    model_for_tiles,
     model_rank,
     parse_size,
     resolve_tile_size,
@@ -297,7 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-classes", type=int, default=1, help="classes of folder:/volumes: labels"
     )
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--tile-size", default=None, help="e.g. 256 or 32,64,64")
+    parser.add_argument(
+        "--tile-size",
+        default=None,
+        help="input tile size, e.g. 256 or 32,64,64 (default: the model's input)",
+    )
     parser.add_argument("--overlap", type=float, default=0.5)
     parser.add_argument("--tta", action="store_true", help="average all flips")
     parser.add_argument("--threshold", type=float, default=0.5)
@@ -326,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         names = parse_names(args.images)
         if names:
             dataset = dataset.subset(names)
-        tile = resolve_tile_size(parse_size(args.tile_size), model_rank(model))
+        model, tile = model_for_tiles(
+            model, resolve_tile_size(parse_size(args.tile_size), model_rank(model))
+        )
         evaluate_model(
             model,
             dataset,

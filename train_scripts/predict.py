@@ -41,13 +41,14 @@ from data_pipelines.readers import (
 )
 from train_scripts.data import prepare_volume, volume_stem
 from train_scripts.plots import overlay, representative_slice
-from zoo.inference import predict_tiled, probabilities_to_mask
+from zoo.inference import predict_tiled, probabilities_to_mask, with_input_size
 
 __all__ = [
     "foreground",
     "list_inputs",
     "load_checkpoint",
     "main",
+    "model_for_tiles",
     "model_rank",
     "parse_size",
     "predict_file",
@@ -70,6 +71,29 @@ def load_checkpoint(path: str | Path) -> keras.Model:
         return keras.models.load_model(path, compile=False)
     except (OSError, ValueError, TypeError, KeyError) as err:
         raise ValueError(f"Cannot load checkpoint '{path}': {err}") from err
+
+
+def model_for_tiles(
+    model: keras.Model, tile_size: Sequence[int] | None
+) -> tuple[keras.Model, tuple[int, ...] | None]:
+    """The model and tile size to predict with.
+
+    A model with a fixed input size is rebuilt for a requested larger (or
+    smaller) tile with :func:`zoo.inference.with_input_size`, which is much
+    faster than many small tiles; a model that accepts any size keeps the tile.
+
+    Returns:
+        ``(model, tile_size)`` for :func:`zoo.inference.predict_tiled`.
+
+    Raises:
+        ValueError: If the model cannot take that tile size.
+    """
+    if tile_size is None:
+        return model, None
+    tile_size = tuple(int(t) for t in tile_size)
+    if None in model.input_shape[1:-1]:
+        return model, tile_size
+    return with_input_size(model, tile_size), None
 
 
 def model_rank(model: keras.Model) -> int:
@@ -240,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--tile-size",
         default=None,
         help="input tile size, e.g. 256 or 32,64,64 (default: the model's input "
-        "size, needed when the model takes any size)",
+        "size; a fixed-size model is rebuilt for it, which is faster than many "
+        "small tiles; required when the model takes any size)",
     )
     parser.add_argument(
         "--overlap", type=float, default=0.5, help="fraction shared by tiles"
@@ -263,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         model = load_checkpoint(args.checkpoint)
         rank = model_rank(model)
         files = list_inputs(args.input, rank)
-        tile = resolve_tile_size(parse_size(args.tile_size), rank)
+        model, tile = model_for_tiles(
+            model, resolve_tile_size(parse_size(args.tile_size), rank)
+        )
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

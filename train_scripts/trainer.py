@@ -30,6 +30,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime
+import importlib.metadata
+import importlib.util
 import json
 import math
 import os
@@ -358,8 +360,6 @@ def make_optimizer(
 
 def library_versions() -> dict[str, str]:
     """Versions of Python and the libraries a run depends on."""
-    import importlib.metadata
-
     versions = {"python": platform.python_version(), "platform": platform.platform()}
     for dist in (
         "tensorflow",
@@ -443,12 +443,18 @@ def train(
         A :class:`TrainResult` with the history and the files written.
 
     Raises:
-        ValueError: If ``epochs`` < 1 or the training data is empty.
+        ValueError: If ``epochs`` < 1, the training data is empty, or
+            ``tensorboard`` is set but the package is not installed.
     """
     if epochs < 1:
         raise ValueError(f"`epochs` must be >= 1. Received: epochs={epochs}")
     if train_data.cardinality() == 0:
         raise ValueError("The training dataset is empty: it yields no batch.")
+    if tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ValueError(
+            "TensorBoard logging needs the `tensorboard` package "
+            "(pip install tensorboard)."
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     monitor = monitor or ("val_loss" if val_data is not None else "loss")
@@ -492,28 +498,37 @@ def train(
             }
         _write_json_atomic(run_json, record)
 
-    history = model.fit(
-        train_data,
-        validation_data=val_data,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        validation_steps=validation_steps,
-        callbacks=[
-            *default_callbacks(
-                out_dir,
-                monitor=monitor,
-                mode=mode,
-                resume=resume,
-                early_stopping=early_stopping,
-                tensorboard=tensorboard,
-                reduce_on_plateau=reduce_on_plateau,
-                initial_best=initial_best,
-                append_csv=bool(start_epoch),
-            ),
-            *callbacks,
-        ],
-        verbose=verbose,
-    )
+    all_callbacks = [
+        *default_callbacks(
+            out_dir,
+            monitor=monitor,
+            mode=mode,
+            resume=resume,
+            early_stopping=early_stopping,
+            tensorboard=tensorboard,
+            reduce_on_plateau=reduce_on_plateau,
+            initial_best=initial_best,
+            append_csv=bool(start_epoch),
+        ),
+        *callbacks,
+    ]
+    try:
+        history = model.fit(
+            train_data,
+            validation_data=val_data,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps,
+            callbacks=all_callbacks,
+            verbose=verbose,
+        )
+    finally:
+        # An interrupted fit never calls on_train_end: close the CSV log here so
+        # the rows written so far are on disk and the file handle is released.
+        for callback in all_callbacks:
+            csv_file = getattr(callback, "csv_file", None)
+            if isinstance(callback, keras.callbacks.CSVLogger) and csv_file:
+                csv_file.close()
     if run_config is not None:
         record = json.loads((out_dir / "run.json").read_text())
         record["finished"] = datetime.datetime.now().isoformat(timespec="seconds")

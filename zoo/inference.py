@@ -35,6 +35,7 @@ __all__ = [
     "predict_tiled",
     "probabilities_to_mask",
     "tile_geometry",
+    "with_input_size",
 ]
 
 
@@ -257,3 +258,61 @@ def predict_mask(
     """
     probs = predict_tiled(model, image, **tiled_kwargs)
     return probs, probabilities_to_mask(probs, threshold)
+
+
+def with_input_size(model: keras.Model, spatial_size: Sequence[int]) -> keras.Model:
+    """The same functional model, weights shared by value, for another input size.
+
+    A checkpoint trained on fixed-size patches predicts faster with larger
+    tiles: the architecture is rebuilt from its config with a new input shape
+    and the weights are copied (convolutional weights do not depend on the
+    spatial size).
+
+    Args:
+        model: A functional model with one input.
+        spatial_size: New spatial input size, e.g. ``(256, 256)``.
+
+    Returns:
+        ``model`` itself when the size is unchanged, else a new model.
+
+    Raises:
+        ValueError: If the model is not a one-input functional model, the size has
+            the wrong rank, or the architecture does not accept the size (the
+            builder's own message, e.g. a size not divisible by 2**depth).
+
+    Example:
+        >>> import zoo
+        >>> model = zoo.unet_padding((32, 32, 1), depth=2, filters=4)
+        >>> with_input_size(model, (64, 48)).input_shape
+        (None, 64, 48, 1)
+    """
+    spatial_size = tuple(int(s) for s in spatial_size)
+    rank = len(model.input_shape) - 2
+    if len(spatial_size) != rank:
+        raise ValueError(
+            f"`spatial_size` needs {rank} values for this {rank}D model. "
+            f"Received: spatial_size={spatial_size}"
+        )
+    if tuple(model.input_shape[1:-1]) == spatial_size:
+        return model
+    config = model.get_config()
+    inputs = [
+        layer
+        for layer in config.get("layers", [])
+        if layer["class_name"] == "InputLayer"
+    ]
+    if len(inputs) != 1:
+        raise ValueError(
+            f"with_input_size needs a functional model with one input; {model.name} "
+            f"has {len(inputs)} input layers"
+        )
+    channels = model.input_shape[-1]
+    inputs[0]["config"]["batch_shape"] = [None, *spatial_size, channels]
+    try:
+        resized = model.__class__.from_config(config)
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"{model.name} cannot be rebuilt for input size {spatial_size}: {err}"
+        ) from err
+    resized.set_weights(model.get_weights())
+    return resized
