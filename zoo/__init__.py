@@ -12,6 +12,7 @@ Importing ``zoo`` registers the custom layers, so saved models reload with plain
 
 from zoo import layers
 from zoo.attention_unet import attention_unet
+from zoo.backboned_unet import backboned_unet, branch2_unet, fine_grained_unet
 from zoo.registry import get, list_models, register
 from zoo.residual_unet import residual_unet
 from zoo.sa_unet import sa_unet
@@ -23,6 +24,9 @@ from zoo.vnet import vnet, vnet3d, vnet3d_depthwise, vnet_3d
 
 __all__ = [
     "attention_unet",
+    "backboned_unet",
+    "branch2_unet",
+    "fine_grained_unet",
     "get",
     "layers",
     "list_models",

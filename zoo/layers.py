@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 from keras import ops
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "DropBlock",
     "ChannelMeanMax",
     "ClassificationGate",
+    "PadChannels",
+    "BilinearKernel",
 ]
 
 
@@ -401,3 +404,97 @@ class ClassificationGate(keras.layers.Layer):
     def compute_output_shape(self, input_shapes):
         """Shape of the maps."""
         return input_shapes[0]
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class PadChannels(keras.layers.Layer):
+    """Zero-pad the channel axis: ``before`` leading and ``after`` trailing channels.
+
+    Places a narrow tensor at a chosen channel index of a wider one, e.g. the
+    ``branch2_unet`` side branch (1 channel) at channel ``k`` of ``C`` outputs:
+    ``PadChannels(k, C - k - 1)``. ``ZeroPadChannels`` only appends at the end.
+
+    Args:
+        before: Zero channels inserted before the input's channels (>= 0).
+        after: Zero channels appended after them (>= 0).
+
+    Shapes:
+        ``(B, *spatial, C) -> (B, *spatial, before + C + after)``.
+    """
+
+    def __init__(self, before: int, after: int, **kwargs):
+        super().__init__(**kwargs)
+        for arg, value in (("before", before), ("after", after)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(
+                    f"`{arg}` must be an integer >= 0. Received: {arg}={value!r}"
+                )
+        self.before = before
+        self.after = after
+
+    def call(self, inputs):
+        """Zero-pad the channel axis at both ends."""
+        if self.before == self.after == 0:
+            return inputs
+        pad = [[0, 0]] * (len(inputs.shape) - 1) + [[self.before, self.after]]
+        return ops.pad(inputs, pad)
+
+    def compute_output_shape(self, input_shape):
+        """Same shape with ``before + after`` more channels."""
+        channels = input_shape[-1]
+        if channels is not None:
+            channels += self.before + self.after
+        return (*input_shape[:-1], channels)
+
+    def get_config(self):
+        """Serializable configuration."""
+        return {**super().get_config(), "before": self.before, "after": self.after}
+
+
+def _linear_interpolation_filter(size: int) -> np.ndarray:
+    """1D triangle filter of a ``size``-tap transposed conv doing linear up-sampling.
+
+    The FCN construction (Long et al., CVPR 2015): for stride ``f`` and kernel
+    ``2f`` the taps are ``1 - |i - c| / f`` with centre ``c = f - 0.5``.
+    """
+    factor = (size + 1) // 2
+    centre = factor - 1 if size % 2 == 1 else factor - 0.5
+    return 1.0 - np.abs(np.arange(size) - centre) / factor
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class BilinearKernel(keras.initializers.Initializer):
+    """Initialise a transposed-conv kernel to bi/trilinear up-sampling.
+
+    For ``Conv{2,3}DTranspose(c, kernel_size=2 * s, strides=s, padding="same")``
+    the kernel maps channel ``i`` to channel ``i`` with the separable triangle
+    filter of Long et al. (FCN, CVPR 2015, https://arxiv.org/abs/1411.4038), so
+    the layer starts as linear interpolation with half-pixel centres (exact away
+    from the ``s // 2`` border pixels); cross-channel taps are zero. The kernel
+    layout is Keras': ``(*kernel_size, out_channels, in_channels)``.
+
+    Example:
+        >>> layer = keras.layers.Conv2DTranspose(
+        ...     1, 8, strides=4, padding="same", kernel_initializer=BilinearKernel()
+        ... )
+    """
+
+    def __call__(self, shape, dtype=None):
+        """Return the bilinear kernel of ``shape``."""
+        *kernel_size, out_channels, in_channels = (int(s) for s in shape)
+        if not kernel_size:
+            raise ValueError(
+                "BilinearKernel needs a (*kernel_size, out, in) shape. "
+                f"Received: shape={tuple(shape)}"
+            )
+        taps = np.ones((), dtype="float64")
+        for size in kernel_size:
+            taps = np.multiply.outer(taps, _linear_interpolation_filter(size))
+        kernel = np.zeros((*kernel_size, out_channels, in_channels))
+        for c in range(min(out_channels, in_channels)):
+            kernel[..., c, c] = taps
+        return ops.convert_to_tensor(kernel, dtype=dtype or keras.config.floatx())
+
+    def get_config(self):
+        """No configuration: the kernel depends on the shape only."""
+        return {}
