@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import keras
 from keras import layers
 
 from zoo.layers import (
@@ -417,6 +418,44 @@ def encoder_decoder(
         x = up(x, level, name=f"{name}_up{level}")
         x = decoder(x, skips[level], level, name=f"{name}_dec{level}")
     return x
+
+
+def encoder_decoder_model(
+    input_shape: Sequence[int | None],
+    n_classes: int,
+    *,
+    depth: int,
+    encoder: Callable,
+    down: Callable,
+    up: Callable,
+    decoder: Callable,
+    output_activation: str | None = "auto",
+    head_kernel_size: int | Sequence[int] = 1,
+    name: str,
+) -> keras.Model:
+    """``keras.Input`` -> ``encoder_decoder`` -> ``output_head`` as a Model.
+
+    The input layer is ``{name}_input``, the head ``{name}_head``; the other
+    arguments are those of ``encoder_decoder`` and ``output_head``.
+    """
+    inputs = keras.Input(tuple(input_shape), name=f"{name}_input")
+    x = encoder_decoder(
+        inputs,
+        depth=depth,
+        encoder=encoder,
+        down=down,
+        up=up,
+        decoder=decoder,
+        name=name,
+    )
+    outputs = output_head(
+        x,
+        n_classes,
+        activation=output_activation,
+        kernel_size=head_kernel_size,
+        name=f"{name}_head",
+    )
+    return keras.Model(inputs, outputs, name=name)
 
 
 def dropblock_conv_block(

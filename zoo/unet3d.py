@@ -1,6 +1,6 @@
 """Volumetric U-Nets: the 3D U-Net and the 2.5D U-Net with spatial attention.
 
-Both are built on ``blocks.encoder_decoder`` by ``_build_unet3d``; they differ
+Both are built by ``blocks.encoder_decoder_model``; they differ
 in their level blocks: isotropic 3x3x3 units whose second conv doubles the
 channels (3D U-Net), or anisotropic (3, 3, 1) kernels on the top levels of a
 thin-slice volume with attention on the expanding path (2.5D U-Net).
@@ -17,7 +17,7 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import keras
@@ -29,9 +29,8 @@ from zoo.blocks import (
     conv_transpose,
     conv_unit,
     crop,
-    encoder_decoder,
+    encoder_decoder_model,
     max_pool,
-    output_head,
     upsample,
     zero_pad,
 )
@@ -51,42 +50,6 @@ _UNET25D_DEPTH = 5
 _UNET25D_PLANAR_LEVELS = 2
 _PLANAR_KERNEL = (3, 3, 1)
 _CUBIC_KERNEL = (3, 3, 3)
-
-
-def _build_unet3d(
-    input_shape,
-    n_classes: int,
-    *,
-    depth: int,
-    encoder: Callable,
-    down: Callable,
-    up: Callable,
-    decoder: Callable,
-    output_activation,
-    head_kernel_size: int | Sequence[int] = 1,
-    name: str,
-) -> keras.Model:
-    """Validate the shared arguments, then Input -> encoder_decoder -> head."""
-    check_positive_int(n_classes, "n_classes")
-    check_output_activation(output_activation)
-    inputs = keras.Input(tuple(input_shape), name=f"{name}_input")
-    x = encoder_decoder(
-        inputs,
-        depth=depth,
-        encoder=encoder,
-        down=down,
-        up=up,
-        decoder=decoder,
-        name=name,
-    )
-    outputs = output_head(
-        x,
-        n_classes,
-        activation=output_activation,
-        kernel_size=head_kernel_size,
-        name=f"{name}_head",
-    )
-    return keras.Model(inputs, outputs, name=name)
 
 
 # ------------------------------------------------------------------------- unet3d
@@ -151,6 +114,8 @@ def unet3d(
         a one-class softmax head (constant output) becomes sigmoid.
     """
     shape = check_input_shape(input_shape, rank=3)
+    check_positive_int(n_classes, "n_classes")
+    check_output_activation(output_activation)
     check_positive_int(depth, "depth")
     if depth < 2:
         raise ValueError(f"`depth` must be >= 2. Received: depth={depth}")
@@ -191,7 +156,7 @@ def unet3d(
         x = layers.Concatenate(name=f"{name}_concat")([u, skip])
         return units(x, (skip.shape[-1],) * 2, name=name)
 
-    return _build_unet3d(
+    return encoder_decoder_model(
         shape,
         n_classes,
         depth=depth,
@@ -275,6 +240,8 @@ def unet25d(
         attention maps are not extra outputs (no attention supervision).
     """
     shape = check_input_shape(input_shape, rank=3)
+    check_positive_int(n_classes, "n_classes")
+    check_output_activation(output_activation)
     check_positive_int(filters, "filters")
     if shape[2] is None:
         raise ValueError(
@@ -320,7 +287,7 @@ def unet25d(
             x = crop(x, ((0, 0), (0, 0), (0, extra)), name=f"{name}_crop")
         return x
 
-    return _build_unet3d(
+    return encoder_decoder_model(
         shape,
         n_classes,
         depth=_UNET25D_DEPTH,

@@ -1,9 +1,9 @@
 """The V-Net family: 2D V-Net, 3D V-Net, depthwise 3D V-Net and bottleneck 3D V-Net.
 
-All four share one macro structure (``blocks.encoder_decoder``): residual
+All four share one macro structure (``blocks.encoder_decoder_model``): residual
 stages on the contracting path, learned (strided-conv) down-sampling, an
 up-sampling step and a concatenated shortcut on the expanding path. They differ
-in the stage blocks, which ``_build_vnet`` receives as small callables.
+in the stage blocks, passed to it as small callables.
 
 Reference:
     F. Milletari, N. Navab, S.-A. Ahmadi, "V-Net: Fully Convolutional Neural
@@ -13,7 +13,7 @@ Reference:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import keras
 from keras import layers
@@ -25,10 +25,9 @@ from zoo.blocks import (
     conv_transpose,
     conv_unit,
     depthwise_conv_unit,
-    encoder_decoder,
+    encoder_decoder_model,
     max_pool,
     norm_layer,
-    output_head,
     residual_add,
     up_conv,
 )
@@ -80,35 +79,6 @@ def _check_kernel_size(kernel_size) -> None:
             "`kernel_size` must be an odd integer >= 1. "
             f"Received: kernel_size={kernel_size!r}"
         )
-
-
-def _build_vnet(
-    input_shape,
-    n_classes: int,
-    *,
-    depth: int,
-    encoder: Callable,
-    down: Callable,
-    up: Callable,
-    decoder: Callable,
-    output_activation,
-    name: str,
-) -> keras.Model:
-    """Input -> ``encoder_decoder`` with the family's blocks -> 1x1 head."""
-    inputs = keras.Input(tuple(input_shape), name=f"{name}_input")
-    x = encoder_decoder(
-        inputs,
-        depth=depth,
-        encoder=encoder,
-        down=down,
-        up=up,
-        decoder=decoder,
-        name=name,
-    )
-    outputs = output_head(
-        x, n_classes, activation=output_activation, name=f"{name}_head"
-    )
-    return keras.Model(inputs, outputs, name=name)
 
 
 def _up_3d(x, filters: int, *, deconv: bool, name: str):
@@ -235,7 +205,7 @@ def vnet(
         x = stage(x, filters * 2 ** (level + 1), _n_units(level), name=name)
         return residual_add(x, u, name=f"{name}_add")
 
-    return _build_vnet(
+    return encoder_decoder_model(
         shape,
         n_classes,
         depth=depth,
@@ -343,7 +313,7 @@ def vnet_3d(
         x = _concat([u, skip], name=f"{name}_concat")
         return block(x, level, filters * 2 ** (level + 1), name=name)
 
-    return _build_vnet(
+    return encoder_decoder_model(
         shape,
         n_classes,
         depth=depth,
@@ -447,7 +417,7 @@ def vnet3d_depthwise(
         x = _concat([u, skip], name=f"{name}_concat")
         return dw_block(x, _n_units(level), name=name)
 
-    return _build_vnet(
+    return encoder_decoder_model(
         shape,
         n_classes,
         depth=depth,
@@ -586,7 +556,7 @@ def vnet3d(
         x = _concat([u, skip], name=f"{name}_concat")
         return _bottleneck_block(x, filters * 2**level, _n_units(level), name=name)
 
-    return _build_vnet(
+    return encoder_decoder_model(
         shape,
         n_classes,
         depth=depth,
