@@ -7,7 +7,8 @@ work:
 - convolution: ``2 * prod(kernel) * C_in / groups * C_out * output voxels``;
 - transposed convolution: ``2 * prod(kernel) * C_in * C_out * input voxels``;
 - depthwise 2D convolution: ``2 * prod(kernel) * C_in * multiplier * output pixels``;
-- dense: ``2 * inputs * units`` per position.
+- dense: ``2 * inputs * units`` per position;
+- a layer (or sub-model) called several times counts once per call.
 
 Biases, normalisation, activations, pooling and interpolation are left out
 (they are a few FLOPs per element against hundreds per conv output).
@@ -59,36 +60,42 @@ def _voxels(shape) -> int:
     return math.prod(int(s) for s in shape[1:-1])
 
 
-def layer_flops(layer) -> int:
-    """Analytic FLOPs of one layer for its built input/output shapes."""
-    if isinstance(layer, keras.Model):
-        return sum(layer_flops(sub) for sub in layer.layers)
+def _call_flops(layer, in_shape, out_shape) -> int:
+    """Analytic FLOPs of one call of a layer with these input/output shapes."""
     if isinstance(layer, layers.DepthwiseConv2D):
         k = math.prod(layer.kernel_size)
-        c_in = layer.input.shape[-1]
-        return 2 * k * c_in * layer.depth_multiplier * _voxels(layer.output.shape)
+        return 2 * k * in_shape[-1] * layer.depth_multiplier * _voxels(out_shape)
     if isinstance(layer, (layers.Conv2DTranspose, layers.Conv3DTranspose)):
         k = math.prod(layer.kernel_size)
-        c_in = layer.input.shape[-1]
-        return 2 * k * c_in * layer.filters * _voxels(layer.input.shape)
+        return 2 * k * in_shape[-1] * layer.filters * _voxels(in_shape)
     if isinstance(layer, (layers.Conv1D, layers.Conv2D, layers.Conv3D)):
         k = math.prod(layer.kernel_size)
-        c_in = layer.input.shape[-1] // layer.groups
-        return 2 * k * c_in * layer.filters * _voxels(layer.output.shape)
+        c_in = in_shape[-1] // layer.groups
+        return 2 * k * c_in * layer.filters * _voxels(out_shape)
     if isinstance(layer, layers.Dense):
-        positions = math.prod(int(s) for s in layer.output.shape[1:-1])
-        return 2 * layer.input.shape[-1] * layer.units * positions
+        positions = math.prod(int(s) for s in out_shape[1:-1])
+        return 2 * in_shape[-1] * layer.units * positions
     return 0
 
 
 def model_flops(model: keras.Model) -> int:
-    """FLOPs of one forward pass of one sample."""
-    return sum(layer_flops(layer) for layer in model.layers)
+    """FLOPs of one forward pass of one sample (every call of a shared layer)."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += model_flops(layer) * max(1, len(layer._inbound_nodes))
+            continue
+        for node in layer._inbound_nodes:
+            if node.input_tensors and node.output_tensors:
+                in_shape = node.input_tensors[0].shape
+                total += _call_flops(layer, in_shape, node.output_tensors[0].shape)
+    return total
 
 
-def measure(builder: str, args, kwargs) -> tuple[tuple, int, int]:
+def measure(builder: str, args, kwargs) -> tuple[str, int, int]:
     model = zoo.get(builder)(*args, **kwargs)
-    cost = (tuple(model.input_shape[1:]), model.count_params(), model_flops(model))
+    shapes = " + ".join("x".join(str(s) for s in t.shape[1:]) for t in model.inputs)
+    cost = (shapes, model.count_params(), model_flops(model))
     keras.backend.clear_session()
     return cost
 
@@ -112,8 +119,7 @@ def main() -> None:
     for label, builder, args, kwargs in configs:
         shape, params, flops = measure(builder, args, kwargs)
         costs[label] = (params, flops)
-        size = "x".join(str(s) for s in shape)
-        print(f"| {label} | {size} | {params:,} | {flops / 1e9:,.1f} |", flush=True)
+        print(f"| {label} | {shape} | {params:,} | {flops / 1e9:,.1f} |", flush=True)
     standard = costs["vnet_3d (SPEC: k3, trilinear)"]
     depthwise = costs["vnet3d_depthwise"]
     print(
