@@ -20,8 +20,8 @@ from zoo.blocks import (
     attention_gate,
     conv_block,
     conv_unit,
-    max_pool,
     output_head,
+    pooled_encoder,
     upsample,
 )
 from zoo.registry import register
@@ -108,13 +108,8 @@ def attention_unet(
     check_divisible(shape, 2 ** (depth - 1), reason=f"with {depth - 1} poolings")
 
     inputs = keras.Input(shape, name=f"{name}_input")
-    x = inputs
-    skips = []
-    for level, f in enumerate(filters):
-        if level:
-            x = max_pool(x, name=f"{name}_pool{level - 1}")
-        x = conv_block(x, f, norm=norm, name=f"{name}_enc{level}")
-        skips.append(x)
+    skips = pooled_encoder(inputs, filters, norm=norm, name=name)
+    x = skips[-1]
     gating = conv_unit(x, filters[-1], 1, norm="batch", name=f"{name}_gating")
     for level in range(depth - 2, -1, -1):
         skip = skips[level]

@@ -580,3 +580,22 @@ def global_max_pool(x, *, name: str):
     """2D or 3D global max pooling: ``(B, *S, C) -> (B, C)``."""
     pool = {2: layers.GlobalMaxPooling2D, 3: layers.GlobalMaxPooling3D}
     return pool[rank_of(x)](name=name)(x)
+
+
+def pooled_encoder(x, filters: Sequence[int], *, norm: Norm = "batch", name: str):
+    """The plain U-Net contracting path: per level [2x2 max-pool ->] conv block.
+
+    Level ``i`` applies ``conv_block(filters[i], norm=norm)`` (named
+    ``{name}_enc{i}``), preceded for ``i > 0`` by a max-pool (``{name}_pool{i-1}``).
+
+    Returns:
+        The list of every level's output, top to bottom (the last is the
+        bottleneck).
+    """
+    features = []
+    for level, f in enumerate(filters):
+        if level:
+            x = max_pool(x, name=f"{name}_pool{level - 1}")
+        x = conv_block(x, f, norm=norm, name=f"{name}_enc{level}")
+        features.append(x)
+    return features

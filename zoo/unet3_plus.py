@@ -16,10 +16,10 @@ from keras import layers
 from zoo._variant_checks import check_bool, check_filters
 from zoo.blocks import (
     conv,
-    conv_block,
     conv_unit,
     global_max_pool,
     max_pool,
+    pooled_encoder,
     upsample,
 )
 from zoo.layers import ClassificationGate
@@ -131,13 +131,7 @@ def unet3_plus(
     check_divisible(shape, 2 ** (depth - 1), reason=f"with {depth - 1} poolings")
 
     inputs = keras.Input(shape, name=f"{name}_input")
-    x = inputs
-    encoder = []
-    for level, f in enumerate(filters):
-        if level:
-            x = max_pool(x, name=f"{name}_pool{level - 1}")
-        x = conv_block(x, f, norm="batch", name=f"{name}_enc{level}")
-        encoder.append(x)
+    encoder = pooled_encoder(inputs, filters, norm="batch", name=name)
     decoder = {depth - 1: encoder[-1]}
     for i in range(depth - 2, -1, -1):
         scales = []
