@@ -22,6 +22,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import sys
@@ -280,7 +281,13 @@ def build_model(
             raise ValueError(
                 f"Set {key} with --patch-size / --n-classes, not --model-kwargs"
             )
-    model = builder((*patch_size, channels), n_classes, **model_kwargs)
+    try:
+        model = builder((*patch_size, channels), n_classes, **model_kwargs)
+    except TypeError as err:
+        raise ValueError(
+            f"Bad --model-kwargs for {name}: {err}. "
+            f"Signature: {name}{inspect.signature(builder)}"
+        ) from err
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ValueError(
             f"{name} has {len(model.inputs)} inputs and {len(model.outputs)} "

@@ -162,6 +162,8 @@ def test_cli_reports_bad_options(tmp_path, capsys):
     assert "unet_padding" in capsys.readouterr().err  # lists the valid names
     assert cli.main([*TINY_2D, "--loss", "nope", "--out", out, *COMMON]) == 2
     assert "Unknown loss" in capsys.readouterr().err
+    assert cli.main(["--model-kwargs", '{"nope": 1}', "--out", out, *COMMON]) == 2
+    assert "Bad --model-kwargs for unet_padding" in capsys.readouterr().err
 
 
 class _Kill(keras.callbacks.Callback):
