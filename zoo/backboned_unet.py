@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -53,7 +53,6 @@ from zoo.validation import (
 __all__ = [
     "BACKBONES",
     "Backbone",
-    "Skip",
     "adapt_input_kernel",
     "backboned_unet",
     "branch2_unet",
@@ -66,114 +65,73 @@ __all__ = [
 _STAGES = 5
 
 
-class Skip(NamedTuple):
-    """A skip tensor of an encoder: a layer's ``"output"`` or its ``"input"``.
-
-    ``"input"`` names the layer that consumes the tensor, for blocks whose last
-    operation has no stable name (ConvNeXt ends each stage with an unnamed add,
-    so its skips are the inputs of the next down-sampling block).
-    """
-
-    layer: str
-    tensor: Literal["output", "input"] = "output"
-
-
 class Backbone(NamedTuple):
     """How to build an encoder and where its skips are.
 
     Attributes:
         application: ``keras.applications`` constructor name, or ``None`` for the
             encoders built here (``darknet52``, ``orig_unet``).
-        skips: Skip tensors, deepest (stride 16) first, at strides 16, 8, 4, 2, 1.
-            Fewer than five: the remaining decoder blocks have no skip.
+        skips: Names of the skip layers, deepest (stride 16) first, at strides
+            16, 8, 4, 2, 1; with fewer than five, the last decoder blocks have
+            no skip.
+        skip_inputs: Take each named layer's input instead of its output, for
+            encoders whose blocks end with an unnamed operation (ConvNeXt ends
+            each stage with an unnamed add; its skips are the inputs of the
+            next down-sampling block).
         centre: Whether the encoder ends with max-pooling, which the reference
             follows with a centre block of two 3x3 conv-BN-ReLU units.
         kwargs: Extra constructor arguments.
     """
 
     application: str | None
-    skips: tuple[Skip, ...]
+    skips: tuple[str, ...]
+    skip_inputs: bool = False
     centre: bool = False
     kwargs: tuple[tuple[str, object], ...] = ()
 
 
-# Encoders and their skip layers (ARCHITECTURES §9). The encoder output is the
-# constructor's output (conv5_block3_out, block5_pool, top_activation, out_relu,
-# ConvNeXt's final LayerNormalization, darknet_stage5_res3_add, unet_pool4).
+# Encoders and their skip layers (ARCHITECTURES §9), with the skips' widths. The
+# encoder output is the constructor's output (conv5_block3_out, block5_pool,
+# top_activation, out_relu, ConvNeXt's last LayerNormalization,
+# darknet_stage5_res3_add, unet_pool4), at stride 32.
+_RESNET50 = ("conv4_block6_out", "conv3_block4_out", "conv2_block3_out", "conv1_relu")
+_VGG16 = (
+    "block5_conv3",
+    "block4_conv3",
+    "block3_conv3",
+    "block2_conv2",
+    "block1_conv2",
+)
+# EfficientNetB0 and MobileNetV2 (not in the reference): the expansion
+# activations that open the first block at each stride.
+_EFFICIENTNET = tuple(f"block{b}a_expand_activation" for b in (6, 4, 3, 2))
+_MOBILENET = tuple(f"block_{b}_expand_relu" for b in (13, 6, 3, 1))
+# ConvNeXt's stem is a stride-4 patchify conv: no /2 skip.
+_CONVNEXT = tuple(f"convnext_tiny_downsampling_block_{b}" for b in (2, 1, 0))
+_DARKNET = tuple(
+    f"darknet_stage{s}_res{u}_add" for s, u in ((4, 7), (3, 7), (2, 1), (1, 0))
+)
+_UNET = tuple(f"unet_enc{level}_1_act" for level in (4, 3, 2, 1, 0))
 BACKBONES: dict[str, Backbone] = {
-    # Reference skips: the 40th, 22nd, 10th and 1st ReLU of the encoder.
-    "resnet50": Backbone(
-        "ResNet50",
-        (
-            Skip("conv4_block6_out"),  # 1024 @ /16
-            Skip("conv3_block4_out"),  # 512 @ /8
-            Skip("conv2_block3_out"),  # 256 @ /4
-            Skip("conv1_relu"),  # 64 @ /2
-        ),
-    ),
-    "vgg16": Backbone(
-        "VGG16",
-        (
-            Skip("block5_conv3"),  # 512 @ /16
-            Skip("block4_conv3"),  # 512 @ /8
-            Skip("block3_conv3"),  # 256 @ /4
-            Skip("block2_conv2"),  # 128 @ /2
-            Skip("block1_conv2"),  # 64 @ /1
-        ),
-        centre=True,
-    ),
-    # Not in the reference: the expansion activations that open each stride's
-    # first block (the skips segmentation libraries use for these encoders).
-    "efficientnetb0": Backbone(
-        "EfficientNetB0",
-        (
-            Skip("block6a_expand_activation"),  # 672 @ /16
-            Skip("block4a_expand_activation"),  # 240 @ /8
-            Skip("block3a_expand_activation"),  # 144 @ /4
-            Skip("block2a_expand_activation"),  # 96 @ /2
-        ),
-    ),
-    "mobilenetv2": Backbone(
-        "MobileNetV2",
-        (
-            Skip("block_13_expand_relu"),  # 576 @ /16
-            Skip("block_6_expand_relu"),  # 192 @ /8
-            Skip("block_3_expand_relu"),  # 144 @ /4
-            Skip("block_1_expand_relu"),  # 96 @ /2
-        ),
-    ),
-    # Stage outputs at /4, /8, /16; the stem is a stride-4 patchify conv, so
-    # there is no /2 skip. Preprocessing is left out (see backboned_unet Notes).
+    # 1024, 512, 256, 64; the reference's 40th, 22nd, 10th and 1st encoder ReLU.
+    "resnet50": Backbone("ResNet50", _RESNET50),
+    # 512, 512, 256, 128, 64.
+    "vgg16": Backbone("VGG16", _VGG16, centre=True),
+    # 672, 240, 144, 96.
+    "efficientnetb0": Backbone("EfficientNetB0", _EFFICIENTNET),
+    # 576, 192, 144, 96.
+    "mobilenetv2": Backbone("MobileNetV2", _MOBILENET),
+    # 384, 192, 96. Built without preprocessing (see backboned_unet Notes).
     "convnext_tiny": Backbone(
         "ConvNeXtTiny",
-        (
-            Skip("convnext_tiny_downsampling_block_2", "input"),  # 384 @ /16
-            Skip("convnext_tiny_downsampling_block_1", "input"),  # 192 @ /8
-            Skip("convnext_tiny_downsampling_block_0", "input"),  # 96 @ /4
-        ),
+        _CONVNEXT,
+        skip_inputs=True,
         kwargs=(("include_preprocessing", False),),
     ),
-    # Reference skips: the 19th, 11th, 3rd and 1st residual add.
-    "darknet52": Backbone(
-        None,
-        (
-            Skip("darknet_stage4_res7_add"),  # 512 @ /16
-            Skip("darknet_stage3_res7_add"),  # 256 @ /8
-            Skip("darknet_stage2_res1_add"),  # 128 @ /4
-            Skip("darknet_stage1_res0_add"),  # 64 @ /2
-        ),
-    ),
-    "orig_unet": Backbone(
-        None,
-        (
-            Skip("unet_enc4_1_act"),  # 1024 @ /16
-            Skip("unet_enc3_1_act"),  # 512 @ /8
-            Skip("unet_enc2_1_act"),  # 256 @ /4
-            Skip("unet_enc1_1_act"),  # 128 @ /2
-            Skip("unet_enc0_1_act"),  # 64 @ /1
-        ),
-        centre=True,
-    ),
+    # 512, 256, 128, 64; the reference's 19th, 11th, 3rd and 1st residual add.
+    "darknet52": Backbone(None, _DARKNET),
+    # 1024, 512, 256, 128, 64.
+    "orig_unet": Backbone(None, _UNET, centre=True),
 }
 
 # Darknet-53 (Redmon & Farhadi, "YOLOv3", 2018, Table 1): (filters, residual
@@ -330,11 +288,6 @@ def _application(
     return model
 
 
-def _skip_tensor(model: keras.Model, skip: Skip):
-    layer = model.get_layer(skip.layer)
-    return layer.input if skip.tensor == "input" else layer.output
-
-
 def build_encoder(
     input_shape: Sequence[int | None],
     backbone: str = "resnet50",
@@ -365,7 +318,9 @@ def build_encoder(
         model = darknet52_encoder(shape, filters=encoder_filters or 64)
     else:
         model = _orig_unet_encoder(shape, filters=encoder_filters or 64, name=name)
-    outputs = [_skip_tensor(model, skip) for skip in spec.skips] + [model.output]
+    skips = [model.get_layer(skip) for skip in spec.skips]
+    outputs = [s.input if spec.skip_inputs else s.output for s in skips]
+    outputs.append(model.output)
     return keras.Model(model.inputs, outputs, name=name)
 
 
@@ -438,19 +393,34 @@ def _check_options(
 
 
 def _trunk(
-    inputs,
-    backbone: str,
+    input_shape,
     *,
+    backbone: str,
     encoder_weights,
     freeze_encoder: bool,
     encoder_filters,
     decoder_filters,
     centre_filters: int,
+    input_name: str,
     name: str,
 ):
-    """Encoder -> [centre block] -> 5 decoder blocks; returns (output, taps)."""
+    """Validate, then build input -> encoder -> [centre] -> 5 decoder blocks.
+
+    Returns:
+        ``(inputs, output, taps)``; ``taps`` are the decoder blocks' first
+        ReLU outputs (``branch2_unet``'s branch points).
+    """
+    shape = _check_options(
+        input_shape,
+        backbone,
+        encoder_weights,
+        encoder_filters,
+        decoder_filters,
+        centre_filters,
+    )
+    inputs = keras.Input(shape, name=input_name)
     encoder = build_encoder(
-        tuple(inputs.shape[1:]),
+        shape,
         backbone,
         encoder_weights=None if encoder_weights is None else str(encoder_weights),
         encoder_filters=encoder_filters,
@@ -466,7 +436,7 @@ def _trunk(
         filters = skip.shape[-1] if skip is not None else decoder_filters[i]
         x, tap = _decoder_block(x, skip, filters, name=f"{name}_dec{i}")
         taps.append(tap)
-    return x, taps
+    return inputs, x, taps
 
 
 @register
@@ -548,26 +518,18 @@ def backboned_unet(
         EfficientNetB0, MobileNetV2, Darknet52: four; ConvNeXt: three) has its
         last blocks without skip, at ``decoder_filters`` widths.
     """
-    shape = _check_options(
-        input_shape,
-        backbone,
-        encoder_weights,
-        encoder_filters,
-        decoder_filters,
-        centre_filters,
-    )
     check_positive_int(n_classes, "n_classes")
     check_output_activation(output_activation)
 
-    inputs = keras.Input(shape, name=f"{name}_input")
-    x, _ = _trunk(
-        inputs,
-        backbone,
+    inputs, x, _ = _trunk(
+        input_shape,
+        backbone=backbone,
         encoder_weights=encoder_weights,
         freeze_encoder=freeze_encoder,
         encoder_filters=encoder_filters,
-        decoder_filters=tuple(decoder_filters),
+        decoder_filters=decoder_filters,
         centre_filters=centre_filters,
+        input_name=f"{name}_input",
         name=name,
     )
     outputs = output_head(
@@ -638,14 +600,6 @@ def fine_grained_unet(
         so the count is the ``backboned_unet`` count minus its head plus both
         heads. Both heads are 3x3 convolutions as in the reference.
     """
-    shape = _check_options(
-        input_shape,
-        backbone,
-        encoder_weights,
-        encoder_filters,
-        decoder_filters,
-        centre_filters,
-    )
     n_classes = tuple(n_classes) if isinstance(n_classes, Sequence) else (n_classes,)
     if len(n_classes) != 2:
         raise ValueError(
@@ -655,19 +609,20 @@ def fine_grained_unet(
         check_positive_int(n, "n_classes")
     check_output_activation(output_activation)
 
-    trunk_input = keras.Input(shape, name=f"{name}_trunk_input")
-    trunk_output, _ = _trunk(
-        trunk_input,
-        backbone,
+    trunk_input, trunk_output, _ = _trunk(
+        input_shape,
+        backbone=backbone,
         encoder_weights=encoder_weights,
         freeze_encoder=freeze_encoder,
         encoder_filters=encoder_filters,
-        decoder_filters=tuple(decoder_filters),
+        decoder_filters=decoder_filters,
         centre_filters=centre_filters,
+        input_name=f"{name}_trunk_input",
         name=name,
     )
     trunk = keras.Model(trunk_input, trunk_output, name=f"{name}_trunk")
 
+    shape = trunk_input.shape[1:]
     full = keras.Input(shape, name=f"{name}_full_input")
     roi = keras.Input(shape, name=f"{name}_roi_input")
     big = output_head(
@@ -754,14 +709,6 @@ def branch2_unet(
         intended bilinear kernel. The reference places the branch at channel 1
         of exactly 4 outputs; any channel and count work here.
     """
-    shape = _check_options(
-        input_shape,
-        backbone,
-        encoder_weights,
-        encoder_filters,
-        decoder_filters,
-        centre_filters,
-    )
     check_positive_int(n_classes, "n_classes")
     if (
         isinstance(branch_channel, bool)
@@ -783,15 +730,15 @@ def branch2_unet(
         )
     check_output_activation(output_activation)
 
-    inputs = keras.Input(shape, name=f"{name}_input")
-    x, taps = _trunk(
-        inputs,
-        backbone,
+    inputs, x, taps = _trunk(
+        input_shape,
+        backbone=backbone,
         encoder_weights=encoder_weights,
         freeze_encoder=freeze_encoder,
         encoder_filters=encoder_filters,
-        decoder_filters=tuple(decoder_filters),
+        decoder_filters=decoder_filters,
         centre_filters=centre_filters,
+        input_name=f"{name}_input",
         name=name,
     )
     logits = output_head(
