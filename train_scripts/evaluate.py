@@ -44,6 +44,7 @@ from train_scripts.plots import (
     save_overlay_figure,
 )
 from train_scripts.predict import (
+    add_tiling_arguments,
     foreground,
     load_checkpoint,
     model_for_tiles,
@@ -298,15 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-classes", type=int, default=1, help="classes of folder:/volumes: labels"
     )
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument(
-        "--tile-size",
-        default=None,
-        help="input tile size, e.g. 256 or 32,64,64 (default: the model's input)",
-    )
-    parser.add_argument("--overlap", type=float, default=0.5)
-    parser.add_argument("--tta", action="store_true", help="average all flips")
-    parser.add_argument("--threshold", type=float, default=0.5)
-    parser.add_argument("--batch-size", type=int, default=4, help="tiles per pass")
+    add_tiling_arguments(parser)
     parser.add_argument(
         "--seed", type=int, default=1, help="seed of synthetic evaluation data"
     )

@@ -44,6 +44,7 @@ from train_scripts.plots import overlay, representative_slice
 from zoo.inference import predict_tiled, probabilities_to_mask, with_input_size
 
 __all__ = [
+    "add_tiling_arguments",
     "foreground",
     "list_inputs",
     "load_checkpoint",
@@ -248,18 +249,8 @@ def resolve_tile_size(
     raise ValueError(f"--tile-size needs 1 or {rank} values. Received: {size}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line interface."""
-    parser = argparse.ArgumentParser(
-        prog="python -m train_scripts.predict",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--checkpoint", required=True, help=".h5 or .keras model")
-    parser.add_argument(
-        "--input", required=True, help="image/volume file or a folder of them"
-    )
-    parser.add_argument("--out", required=True, help="output folder")
+def add_tiling_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sliding-window options shared by the predictor and the evaluator."""
     parser.add_argument(
         "--tile-size",
         default=None,
@@ -275,6 +266,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold", type=float, default=0.5, help="foreground threshold (1 class)"
     )
     parser.add_argument("--batch-size", type=int, default=4, help="tiles per pass")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(
+        prog="python -m train_scripts.predict",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--checkpoint", required=True, help=".h5 or .keras model")
+    parser.add_argument(
+        "--input", required=True, help="image/volume file or a folder of them"
+    )
+    parser.add_argument("--out", required=True, help="output folder")
+    add_tiling_arguments(parser)
     parser.add_argument(
         "--save-probs", action="store_true", help="also write probabilities (.npy)"
     )
