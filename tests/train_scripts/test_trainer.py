@@ -16,6 +16,7 @@ import pytest
 import tensorflow as tf
 
 import zoo
+from data_pipelines.readers import save_volume
 from train_scripts import cli
 from train_scripts.data import load_dataset, parse_names, split_by_image
 from train_scripts.trainer import AtomicCheckpoint, make_optimizer, train
@@ -265,3 +266,29 @@ def test_help_runs_as_a_module():
     )
     assert result.returncode == 0, result.stderr
     assert "vnet3d_depthwise" in result.stdout
+
+
+def test_volumes_folder_run(tmp_path):
+    root = tmp_path / "vols"
+    (root / "image").mkdir(parents=True)
+    (root / "label").mkdir()
+    rng = np.random.default_rng(0)
+    for i, suffix in enumerate([".npy", ".nii.gz", ".npy"]):
+        label = np.zeros((20, 20, 20), np.uint8)
+        label[4:12, 5 + i : 15, 6:14] = 1
+        volume = 400.0 * label + rng.normal(100, 30, label.shape)  # CT-like units
+        save_volume(root / "image" / f"case{i}{suffix}", volume.astype(np.float32))
+        save_volume(root / "label" / f"case{i}{suffix}", label)
+    data = load_dataset(f"volumes:{root}")
+    assert data.names == ["case0", "case1", "case2"] and data.rank == 3
+    assert abs(float(data.images[1].mean())) < 1e-4  # z-scored like the predictor
+    out = tmp_path / "run"
+    argv = [
+        "--model-kwargs", '{"depth": 2, "filters": 4}', "--patch-size", "16",
+        *COMMON, "--dataset", f"volumes:{root}", "--val-images", "case2",
+    ]  # fmt: skip
+    assert cli.main([*argv, "--out", str(out)], family="unet3d") == 0
+    _check_run(out)
+    (root / "label" / "case1.nii.gz").unlink()
+    with pytest.raises(FileNotFoundError, match="case1.nii.gz' has no label"):
+        load_dataset(f"volumes:{root}")
