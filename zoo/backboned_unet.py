@@ -179,13 +179,19 @@ def darknet52_encoder(
     Shapes:
         ``(B, H, W, C) -> (B, H/32, W/32, 16 * filters)``.
 
+    Raises:
+        ValueError: For a size that is not a multiple of 32 or bad ``filters``.
+
     Notes:
         Each stage zero-pads one row and column on the top/left, then a 3x3
         stride-2 "valid" conv, then residual units [1x1 conv to half width ->
         3x3 conv] added to the stage tensor. 52 convolutions (the classifier's
         fully connected layer of Darknet-53 is dropped).
     """
-    inputs = keras.Input(tuple(input_shape), name="darknet_input")
+    shape = check_input_shape(input_shape, rank=2)
+    check_positive_int(filters, "filters")
+    check_divisible(shape, 2**_STAGES, reason=f"with {_STAGES} stride-2 convs")
+    inputs = keras.Input(shape, name="darknet_input")
     x = _darknet_unit(inputs, max(1, filters // 2), 3, name="darknet_stem")
     for stage, (mult, units) in enumerate(_DARKNET_STAGES, start=1):
         f = filters * mult
@@ -200,7 +206,7 @@ def darknet52_encoder(
 
 
 def _orig_unet_encoder(
-    input_shape: Sequence[int | None], *, filters: int = 64, name: str
+    input_shape: Sequence[int | None], *, filters: int = 64, name: str = "orig_unet"
 ) -> keras.Model:
     """The U-Net contracting path: 5 x (2 x conv-BN-ReLU, 2x2 max-pool)."""
     inputs = keras.Input(tuple(input_shape), name="unet_input")
@@ -292,7 +298,7 @@ def build_encoder(
     input_shape: Sequence[int | None],
     backbone: str = "resnet50",
     *,
-    encoder_weights: str | None = None,
+    encoder_weights: str | os.PathLike | None = None,
     encoder_filters: int | None = None,
     name: str = "encoder",
 ) -> keras.Model:
@@ -303,21 +309,29 @@ def build_encoder(
         backbone: A key of ``BACKBONES``. Defaults to ``"resnet50"``.
         encoder_weights: ``None`` or a local weights file (keras.applications
             backbones only). Defaults to None.
-        encoder_filters: Base width of ``darknet52`` / ``orig_unet`` (64).
+        encoder_filters: Base width of ``darknet52`` / ``orig_unet`` (64 when
+            None). Defaults to None.
         name: Model name. Defaults to ``"encoder"``.
 
     Returns:
         A model whose outputs are the skip tensors (deepest first, as in
         ``BACKBONES[backbone].skips``) followed by the stride-32 bottom tensor.
+
+    Raises:
+        ValueError: For a size that is not a multiple of 32, an unknown
+            backbone or a weights value that is not a local file.
     """
+    shape = _check_encoder_options(
+        input_shape, backbone, encoder_weights, encoder_filters
+    )
     spec = BACKBONES[backbone]
-    shape = tuple(input_shape)
+    encoder_weights = None if encoder_weights is None else str(encoder_weights)
     if spec.application is not None:
         model = _application(spec, shape, encoder_weights)
     elif backbone == "darknet52":
         model = darknet52_encoder(shape, filters=encoder_filters or 64)
     else:
-        model = _orig_unet_encoder(shape, filters=encoder_filters or 64, name=name)
+        model = _orig_unet_encoder(shape, filters=encoder_filters or 64)
     skips = [model.get_layer(skip) for skip in spec.skips]
     outputs = [s.input if spec.skip_inputs else s.output for s in skips]
     outputs.append(model.output)
@@ -340,15 +354,10 @@ def _decoder_block(x, skip, filters: int, *, name: str):
     return x, tap
 
 
-def _check_options(
-    input_shape,
-    backbone: str,
-    encoder_weights,
-    encoder_filters,
-    decoder_filters,
-    centre_filters,
+def _check_encoder_options(
+    input_shape, backbone: str, encoder_weights, encoder_filters
 ) -> tuple:
-    """Validate the trunk's arguments; return the checked input shape."""
+    """Validate the encoder's arguments; return the checked input shape."""
     shape = check_input_shape(input_shape, rank=2)
     if backbone not in BACKBONES:
         raise ValueError(
@@ -380,6 +389,21 @@ def _check_options(
                 f"with backbone={backbone!r}"
             )
         check_positive_int(encoder_filters, "encoder_filters")
+    return shape
+
+
+def _check_options(
+    input_shape,
+    backbone: str,
+    encoder_weights,
+    encoder_filters,
+    decoder_filters,
+    centre_filters,
+) -> tuple:
+    """Validate the trunk's arguments; return the checked input shape."""
+    shape = _check_encoder_options(
+        input_shape, backbone, encoder_weights, encoder_filters
+    )
     decoder_filters = tuple(decoder_filters)
     if len(decoder_filters) != _STAGES or any(
         isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in decoder_filters
@@ -422,7 +446,7 @@ def _trunk(
     encoder = build_encoder(
         shape,
         backbone,
-        encoder_weights=None if encoder_weights is None else str(encoder_weights),
+        encoder_weights=encoder_weights,
         encoder_filters=encoder_filters,
         name=f"{name}_encoder",
     )

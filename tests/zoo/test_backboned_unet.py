@@ -14,6 +14,7 @@ from zoo.backboned_unet import (
     backboned_unet,
     branch2_unet,
     build_encoder,
+    darknet52_encoder,
     fine_grained_unet,
 )
 from zoo.layers import BilinearKernel, LinearUpSampling, PadChannels
@@ -271,6 +272,15 @@ def test_pad_channels():
     assert PadChannels.from_config(PadChannels(2, 1).get_config()).before == 2
     with pytest.raises(ValueError, match="after"):
         PadChannels(0, -1)
+
+
+def test_encoder_builders_reject_bad_arguments():
+    with pytest.raises(ValueError, match="backbone"):
+        build_encoder((32, 32, 1), "resnet101")
+    with pytest.raises(ValueError, match="32 or 64"):
+        darknet52_encoder((40, 40, 1))
+    with pytest.raises(ValueError, match="filters"):
+        darknet52_encoder((32, 32, 1), filters=0)
 
 
 def test_build_encoder_outputs():
