@@ -464,6 +464,7 @@ def make_two_input_dataset(
     deterministic: bool = True,
     threads: int | None = None,
     drop_remainder: bool = False,
+    key_prefix: str = "fine_grained_unet_",
 ) -> tf.data.Dataset:
     """Full image plus ROI crop for ``fine_grained_unet`` (two inputs, two outputs).
 
@@ -490,11 +491,15 @@ def make_two_input_dataset(
         deterministic: Keep element order fixed. Defaults to True.
         threads: Size of the dataset's private thread pool. Defaults to None.
         drop_remainder: Drop the last incomplete batch. Defaults to False.
+        key_prefix: Prefix of the dictionary keys, the model's name and an
+            underscore, so the keys match ``fine_grained_unet``'s input and
+            output names. Defaults to ``"fine_grained_unet_"``.
 
     Returns:
-        A ``tf.data.Dataset`` of ``({"full_input": (B, H, W, C), "roi_input":
-        (B, H, W, C)}, {"orig_branch": (B, H, W, K), "roi_branch": (B, H, W,
-        1)})``, all ``float32``.
+        A ``tf.data.Dataset`` of ``({"<p>full_input": (B, H, W, C),
+        "<p>roi_input": (B, H, W, C)}, {"<p>orig_branch": (B, H, W, K),
+        "<p>roi_branch": (B, H, W, 1)})`` with ``<p>`` = ``key_prefix``, all
+        ``float32``.
 
     Raises:
         ValueError: If the data is not 2D of one size, the dataset is empty, or an
@@ -507,7 +512,7 @@ def make_two_input_dataset(
         for grayscale inputs).
 
     Example:
-        >>> dataset = make_two_input_dataset(images, masks, 2)  # (N, 256, 256, 1/2)
+        >>> dataset = make_two_input_dataset(images, masks, 2, key_prefix="")
         >>> inputs, targets = next(iter(dataset))
         >>> sorted(inputs), sorted(targets)
         (['full_input', 'roi_input'], ['orig_branch', 'roi_branch'])
@@ -560,8 +565,8 @@ def make_two_input_dataset(
         deterministic=deterministic,
     ).map(
         lambda x, roi_x, y, roi_y: (
-            {"full_input": x, "roi_input": roi_x},
-            {"orig_branch": y, "roi_branch": roi_y},
+            {f"{key_prefix}full_input": x, f"{key_prefix}roi_input": roi_x},
+            {f"{key_prefix}orig_branch": y, f"{key_prefix}roi_branch": roi_y},
         )
     )
     return _finish(

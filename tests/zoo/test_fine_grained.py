@@ -172,3 +172,30 @@ def test_predictor_needs_two_inputs():
         FineGrainedPredictor(single)
     with pytest.raises(ValueError, match="channels"):
         FineGrainedPredictor(_threshold_model()).predict(np.zeros((8, 8, 3)))
+
+
+def test_fine_grained_unet_trains_in_parallel_from_the_two_input_pipeline():
+    """The two-input pipeline's keys match the model, so ``fit`` takes it as is."""
+    from data_pipelines.pipeline import make_two_input_dataset
+    from zoo import fine_grained_unet
+
+    rng = np.random.default_rng(0)
+    images = rng.random((4, 32, 32, 1)).astype(np.float32)
+    masks = np.zeros((4, 32, 32, 2), np.float32)
+    masks[:, 4:26, 4:26, 0] = 1
+    masks[:, 12:16, 10:14, 1] = 1
+    dataset = make_two_input_dataset(images, masks, 2, roi_channels=(1,), margin=4)
+    model = fine_grained_unet(
+        (32, 32, 1),
+        backbone="orig_unet",
+        encoder_filters=4,
+        decoder_filters=(8, 8, 4, 4, 4),
+        centre_filters=8,
+    )
+    model.compile(
+        "adam",
+        loss={name: "binary_crossentropy" for name in model.output_names},
+        run_eagerly=True,
+    )
+    history = model.fit(dataset, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
