@@ -1,0 +1,1 @@
+"""Training recipes that reproduce the figures quoted in the README."""
