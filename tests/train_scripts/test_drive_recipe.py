@@ -29,6 +29,8 @@ def test_drive_recipe_tiny_run(shared_data, tmp_path):
             "--filters",
             "4",
             "--no-tta",
+            "--calibration-images",
+            "1",
         ]
     )
     assert run["val_images"] == ["40"] and "40" not in run["train_images"]
