@@ -162,6 +162,7 @@ def test_evaluate_drive_with_the_pretrained_checkpoint(tmp_path, capsys):
     argv = [
         "--checkpoint", str(PRETRAINED), "--dataset", "drive", "--data-root",
         str(DRIVE), "--split", "training", "--images", "39,40", "--out", str(out),
+        "--tile-size", "128",
     ]  # fmt: skip
     assert evaluate.main(argv) == 0
     metrics = json.loads((out / "metrics.json").read_text())
