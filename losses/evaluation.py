@@ -116,6 +116,19 @@ def _ratio(numerator: float, denominator: float, empty: float) -> float:
     return float(numerator) / float(denominator) if denominator else empty
 
 
+_NAN = float("nan")
+# Each overlap score from the confusion counts (tp, fp, fn, tn), with its value
+# for an empty denominator.
+_FROM_COUNTS = {
+    "dice": lambda tp, fp, fn, tn: _ratio(2 * tp, 2 * tp + fp + fn, 1.0),
+    "iou": lambda tp, fp, fn, tn: _ratio(tp, tp + fp + fn, 1.0),
+    "sensitivity": lambda tp, fp, fn, tn: _ratio(tp, tp + fn, _NAN),
+    "specificity": lambda tp, fp, fn, tn: _ratio(tn, tn + fp, _NAN),
+    "precision": lambda tp, fp, fn, tn: _ratio(tp, tp + fp, _NAN),
+    "accuracy": lambda tp, fp, fn, tn: _ratio(tp + tn, tp + fp + fn + tn, _NAN),
+}
+
+
 def dice_score(
     y_true: Any, y_pred: Any, *, threshold: float = 0.5, mask: Any = None
 ) -> float:
@@ -133,8 +146,8 @@ def dice_score(
     Raises:
         ValueError: On mismatched shapes or a bad threshold.
     """
-    tp, fp, fn, _ = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
-    return _ratio(2 * tp, 2 * tp + fp + fn, 1.0)
+    counts = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
+    return _FROM_COUNTS["dice"](*counts)
 
 
 def iou_score(
@@ -154,8 +167,8 @@ def iou_score(
     Raises:
         ValueError: On mismatched shapes or a bad threshold.
     """
-    tp, fp, fn, _ = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
-    return _ratio(tp, tp + fp + fn, 1.0)
+    counts = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
+    return _FROM_COUNTS["iou"](*counts)
 
 
 def sensitivity_score(
@@ -175,8 +188,8 @@ def sensitivity_score(
     Raises:
         ValueError: On mismatched shapes or a bad threshold.
     """
-    tp, _, fn, _ = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
-    return _ratio(tp, tp + fn, float("nan"))
+    counts = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
+    return _FROM_COUNTS["sensitivity"](*counts)
 
 
 def specificity_score(
@@ -196,8 +209,8 @@ def specificity_score(
     Raises:
         ValueError: On mismatched shapes or a bad threshold.
     """
-    _, fp, _, tn = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
-    return _ratio(tn, tn + fp, float("nan"))
+    counts = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
+    return _FROM_COUNTS["specificity"](*counts)
 
 
 def precision_score(
@@ -217,8 +230,8 @@ def precision_score(
     Raises:
         ValueError: On mismatched shapes or a bad threshold.
     """
-    tp, fp, _, _ = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
-    return _ratio(tp, tp + fp, float("nan"))
+    counts = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
+    return _FROM_COUNTS["precision"](*counts)
 
 
 def accuracy_score(
@@ -238,8 +251,8 @@ def accuracy_score(
     Raises:
         ValueError: On mismatched shapes or a bad threshold.
     """
-    tp, fp, fn, tn = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
-    return _ratio(tp + tn, tp + fp + fn + tn, float("nan"))
+    counts = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
+    return _FROM_COUNTS["accuracy"](*counts)
 
 
 def auc_score(y_true: Any, y_score: Any, *, mask: Any = None) -> float:
@@ -315,6 +328,30 @@ def _directed(
     return ndimage.distance_transform_edt(~target, sampling=spacing)[source]
 
 
+def _surface_distances(
+    y_true: Any, y_pred: Any, threshold: float, mask: Any, spacing: Any
+) -> tuple[np.ndarray, np.ndarray] | float:
+    """Both directed surface distances; 0.0 (both empty) or inf (one empty)."""
+    s_true, s_pred, spacing = _surfaces(y_true, y_pred, threshold, mask, spacing)
+    if not s_true.any() and not s_pred.any():
+        return 0.0
+    if not s_true.any() or not s_pred.any():
+        return float("inf")
+    return _directed(s_true, s_pred, spacing), _directed(s_pred, s_true, spacing)
+
+
+def _hd95(distances: tuple[np.ndarray, np.ndarray] | float) -> float:
+    if isinstance(distances, float):
+        return distances
+    return float(max(np.percentile(d, 95) for d in distances))
+
+
+def _assd(distances: tuple[np.ndarray, np.ndarray] | float) -> float:
+    if isinstance(distances, float):
+        return distances
+    return float((distances[0].mean() + distances[1].mean()) / 2.0)
+
+
 def hausdorff_distance_95(
     y_true: Any,
     y_pred: Any,
@@ -349,17 +386,7 @@ def hausdorff_distance_95(
         ValueError: On mismatched shapes, a rank other than 2 or 3, or a bad
             ``spacing`` / ``threshold``.
     """
-    s_true, s_pred, spacing = _surfaces(y_true, y_pred, threshold, mask, spacing)
-    if not s_true.any() and not s_pred.any():
-        return 0.0
-    if not s_true.any() or not s_pred.any():
-        return float("inf")
-    return float(
-        max(
-            np.percentile(_directed(s_true, s_pred, spacing), 95),
-            np.percentile(_directed(s_pred, s_true, spacing), 95),
-        )
-    )
+    return _hd95(_surface_distances(y_true, y_pred, threshold, mask, spacing))
 
 
 def average_surface_distance(
@@ -392,18 +419,7 @@ def average_surface_distance(
         ValueError: On mismatched shapes, a rank other than 2 or 3, or a bad
             ``spacing`` / ``threshold``.
     """
-    s_true, s_pred, spacing = _surfaces(y_true, y_pred, threshold, mask, spacing)
-    if not s_true.any() and not s_pred.any():
-        return 0.0
-    if not s_true.any() or not s_pred.any():
-        return float("inf")
-    return float(
-        (
-            _directed(s_true, s_pred, spacing).mean()
-            + _directed(s_pred, s_true, spacing).mean()
-        )
-        / 2.0
-    )
+    return _assd(_surface_distances(y_true, y_pred, threshold, mask, spacing))
 
 
 def evaluate_segmentation(
@@ -434,21 +450,11 @@ def evaluate_segmentation(
     Raises:
         ValueError: As the individual metrics.
     """
-    kwargs = {"threshold": threshold, "mask": mask}
-    report = {
-        "dice": dice_score(y_true, y_pred, **kwargs),
-        "iou": iou_score(y_true, y_pred, **kwargs),
-        "sensitivity": sensitivity_score(y_true, y_pred, **kwargs),
-        "specificity": specificity_score(y_true, y_pred, **kwargs),
-        "precision": precision_score(y_true, y_pred, **kwargs),
-        "accuracy": accuracy_score(y_true, y_pred, **kwargs),
-        "auc": auc_score(y_true, y_pred, mask=mask),
-    }
+    counts = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
+    report = {name: score(*counts) for name, score in _FROM_COUNTS.items()}
+    report["auc"] = auc_score(y_true, y_pred, mask=mask)
     if distances:
-        report["hd95"] = hausdorff_distance_95(
-            y_true, y_pred, spacing=spacing, **kwargs
-        )
-        report["assd"] = average_surface_distance(
-            y_true, y_pred, spacing=spacing, **kwargs
-        )
+        both = _surface_distances(y_true, y_pred, threshold, mask, spacing)
+        report["hd95"] = _hd95(both)
+        report["assd"] = _assd(both)
     return report
