@@ -42,7 +42,9 @@ _register = keras.saving.register_keras_serializable(package="losses")
 
 
 class _ConfusionMetric(keras.metrics.Metric):
-    """Base class: running TP/FP/FN/TN sums."""
+    """Base class: running TP/FP/FN/TN sums; ``name`` defaults to ``default_name``."""
+
+    default_name = "confusion"
 
     def __init__(
         self,
@@ -51,7 +53,7 @@ class _ConfusionMetric(keras.metrics.Metric):
         from_logits: bool = False,
         mode: Mode = "multilabel",
         class_id: int | None = None,
-        name: str,
+        name: str | None = None,
         dtype: str | None = None,
     ) -> None:
         if threshold is not None and threshold != "argmax":
@@ -81,7 +83,7 @@ class _ConfusionMetric(keras.metrics.Metric):
                 "`class_id` must be None or an int >= 0. Received: "
                 f"class_id={class_id!r}"
             )
-        super().__init__(name=name, dtype=dtype)
+        super().__init__(name=name or self.default_name, dtype=dtype)
         self.threshold = threshold
         self.from_logits = from_logits
         self.mode = mode
@@ -216,24 +218,7 @@ class DiceScore(_ConfusionMetric):
         1.0
     """
 
-    def __init__(
-        self,
-        *,
-        threshold: float | Literal["argmax"] | None = 0.5,
-        from_logits: bool = False,
-        mode: Mode = "multilabel",
-        class_id: int | None = None,
-        name: str = "dice",
-        dtype: str | None = None,
-    ) -> None:
-        super().__init__(
-            threshold=threshold,
-            from_logits=from_logits,
-            mode=mode,
-            class_id=class_id,
-            name=name,
-            dtype=dtype,
-        )
+    default_name = "dice"
 
     def result(self) -> Any:
         """Returns the dice score of everything seen since the last reset.
@@ -264,24 +249,7 @@ class IoUScore(_ConfusionMetric):
         dtype: Keras dtype of the result. Defaults to None (floatx).
     """
 
-    def __init__(
-        self,
-        *,
-        threshold: float | Literal["argmax"] | None = 0.5,
-        from_logits: bool = False,
-        mode: Mode = "multilabel",
-        class_id: int | None = None,
-        name: str = "iou",
-        dtype: str | None = None,
-    ) -> None:
-        super().__init__(
-            threshold=threshold,
-            from_logits=from_logits,
-            mode=mode,
-            class_id=class_id,
-            name=name,
-            dtype=dtype,
-        )
+    default_name = "iou"
 
     def result(self) -> Any:
         """Returns the IoU of everything seen since the last reset.
@@ -310,24 +278,7 @@ class PrecisionScore(_ConfusionMetric):
         dtype: Keras dtype of the result. Defaults to None (floatx).
     """
 
-    def __init__(
-        self,
-        *,
-        threshold: float | Literal["argmax"] | None = 0.5,
-        from_logits: bool = False,
-        mode: Mode = "multilabel",
-        class_id: int | None = None,
-        name: str = "precision",
-        dtype: str | None = None,
-    ) -> None:
-        super().__init__(
-            threshold=threshold,
-            from_logits=from_logits,
-            mode=mode,
-            class_id=class_id,
-            name=name,
-            dtype=dtype,
-        )
+    default_name = "precision"
 
     def result(self) -> Any:
         """Returns the precision since the last reset.
@@ -354,24 +305,7 @@ class RecallScore(_ConfusionMetric):
         dtype: Keras dtype of the result. Defaults to None (floatx).
     """
 
-    def __init__(
-        self,
-        *,
-        threshold: float | Literal["argmax"] | None = 0.5,
-        from_logits: bool = False,
-        mode: Mode = "multilabel",
-        class_id: int | None = None,
-        name: str = "recall",
-        dtype: str | None = None,
-    ) -> None:
-        super().__init__(
-            threshold=threshold,
-            from_logits=from_logits,
-            mode=mode,
-            class_id=class_id,
-            name=name,
-            dtype=dtype,
-        )
+    default_name = "recall"
 
     def result(self) -> Any:
         """Returns the recall since the last reset.
@@ -398,24 +332,7 @@ class SpecificityScore(_ConfusionMetric):
         dtype: Keras dtype of the result. Defaults to None (floatx).
     """
 
-    def __init__(
-        self,
-        *,
-        threshold: float | Literal["argmax"] | None = 0.5,
-        from_logits: bool = False,
-        mode: Mode = "multilabel",
-        class_id: int | None = None,
-        name: str = "specificity",
-        dtype: str | None = None,
-    ) -> None:
-        super().__init__(
-            threshold=threshold,
-            from_logits=from_logits,
-            mode=mode,
-            class_id=class_id,
-            name=name,
-            dtype=dtype,
-        )
+    default_name = "specificity"
 
     def result(self) -> Any:
         """Returns the specificity since the last reset.
