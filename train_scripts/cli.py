@@ -293,6 +293,17 @@ def build_model(
             f"{name} has {len(model.inputs)} inputs and {len(model.outputs)} "
             "outputs; the shared trainer handles single-input, single-output models"
         )
+    if name == "unet_original" and model.output_shape[1:-1] != model.input_shape[1:-1]:
+        # Targets are cropped by half the size difference, which is the network's
+        # border only at aligned sizes (no pixel dropped by pooling).
+        depth = len(model_kwargs.get("filters", (64, 128, 256, 512, 1024)))
+        for size in patch_size:
+            if not zoo.unet.is_aligned_input_size(size, depth):
+                raise ValueError(
+                    f"unet_original trains on aligned patch sizes (no pixel dropped "
+                    f"by pooling). Received {size}; nearest aligned size: "
+                    f"{zoo.unet.nearest_valid_input_size(size, depth)}"
+                )
     return model
 
 

@@ -297,10 +297,14 @@ def up_conv(
     return activation_layer(x, activation, name=f"{name}_act")
 
 
-def crop_concat(skip, up, *, name: str):
-    """Centre-crop ``skip`` to ``up``'s spatial size and concatenate ``[skip, up]``."""
+def crop_concat(skip, up, *, offset: Sequence[int] | None = None, name: str):
+    """Crop ``skip`` to ``up``'s spatial size and concatenate ``[skip, up]``.
+
+    The crop is centred unless ``offset`` gives the leading pixels to drop per
+    axis (see :class:`~zoo.layers.CenterCropToMatch`).
+    """
     if tuple(skip.shape[1:-1]) != tuple(up.shape[1:-1]) or None in skip.shape[1:-1]:
-        skip = CenterCropToMatch(name=f"{name}_crop")([skip, up])
+        skip = CenterCropToMatch(offset, name=f"{name}_crop")([skip, up])
     return layers.Concatenate(name=name)([skip, up])
 
 

@@ -88,6 +88,7 @@ def predict_tiled(
     tta: bool = False,
     batch_size: int = 4,
     pad_mode: str = "reflect",
+    margin: int | Sequence[int] | None = None,
 ) -> np.ndarray:
     """Predict a whole image or volume with overlapping tiles.
 
@@ -105,6 +106,12 @@ def predict_tiled(
         batch_size: Tiles per forward pass. Defaults to 4.
         pad_mode: ``numpy.pad`` mode for the context border and for images
             smaller than a tile. Defaults to "reflect" (mirroring, as the paper).
+        margin: For networks whose output is smaller than their input (valid
+            padding), the input pixels before output pixel 0 on each axis.
+            Defaults to half the size difference, which is right for "same"
+            padding and for ``unet_original`` at aligned tile sizes (572,
+            ``16k + 124``); at other tile sizes pass
+            ``unet_original.border(depth)`` (92 at depth 5).
 
     Returns:
         float32 array with the image's spatial shape and the model's output
@@ -150,7 +157,18 @@ def predict_tiled(
         tile_size = (tile_size,) * rank
     tile_in = tuple(int(s) for s in tile_size)
     tile_out = tile_geometry(model, tile_in)
-    margin = tuple((i - o) // 2 for i, o in zip(tile_in, tile_out, strict=True))
+    if margin is None:
+        margin = tuple((i - o) // 2 for i, o in zip(tile_in, tile_out, strict=True))
+    else:
+        margin = (margin,) * rank if isinstance(margin, int) else tuple(margin)
+        if len(margin) != rank or any(
+            not 0 <= m <= i - o
+            for m, i, o in zip(margin, tile_in, tile_out, strict=True)
+        ):
+            raise ValueError(
+                f"`margin` needs {rank} values in [0, tile - output size]. "
+                f"Received: margin={margin} for tiles {tile_in} -> {tile_out}"
+            )
 
     spatial = image.shape[:-1]
     canvas = tuple(max(s, o) for s, o in zip(spatial, tile_out, strict=True))
@@ -315,4 +333,18 @@ def with_input_size(model: keras.Model, spatial_size: Sequence[int]) -> keras.Mo
             f"{model.name} cannot be rebuilt for input size {spatial_size}: {err}"
         ) from err
     resized.set_weights(model.get_weights())
+    # from_config does not re-run the builder's size checks: one forward pass
+    # proves the architecture really takes this size.
+    probe = np.zeros((1, *spatial_size, channels), np.float32)
+    try:
+        got = tuple(np.asarray(resized(probe, training=False)).shape[1:])
+    except Exception as err:  # noqa: BLE001 - backend errors differ; re-raised named
+        raise ValueError(
+            f"{model.name} cannot take input size {spatial_size}: {err}"
+        ) from err
+    if got != tuple(resized.output_shape[1:]):
+        raise ValueError(
+            f"{model.name} cannot take input size {spatial_size}: it produced "
+            f"{got}, not the declared {tuple(resized.output_shape[1:])}"
+        )
     return resized

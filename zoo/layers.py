@@ -39,41 +39,68 @@ def _spatial_shape(x):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class CenterCropToMatch(keras.layers.Layer):
-    """Centre-crop a tensor to the spatial size of a reference tensor.
+    """Crop a tensor to the spatial size of a reference tensor.
 
     Used by the valid-padding U-Net (Ronneberger et al., MICCAI 2015, Fig. 1:
     "cropping is necessary due to the loss of border pixels in every
-    convolution"). When the size difference is odd, the floor half is removed on
-    the top/left (leading) side and the rest on the bottom/right (trailing) side.
+    convolution"). By default the crop is centred; when the size difference is
+    odd, the floor half is removed on the top/left (leading) side and the rest on
+    the bottom/right (trailing) side. ``offset`` fixes the leading crop instead,
+    which keeps a skip aligned with the decoder when floor pooling dropped
+    trailing pixels.
+
+    Args:
+        offset: Leading pixels to drop per spatial axis, or None to centre.
+            Defaults to None.
 
     Call arguments:
         inputs: ``[x, reference]``; ``x`` is ``(B, *spatial, C)`` and every spatial
-            size of ``x`` must be >= the reference's.
+            size of ``x`` must be >= the reference's (plus ``offset``).
 
     Shapes:
         ``[(B, *S, C), (B, *R, C')] -> (B, *R, C)``.
     """
+
+    def __init__(self, offset: Sequence[int] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if offset is not None:
+            offset = tuple(int(o) for o in offset)
+            if any(o < 0 for o in offset):
+                raise ValueError(
+                    f"`offset` must be non-negative. Received: offset={offset}"
+                )
+        self.offset = offset
 
     def call(self, inputs):
         """Crop ``inputs[0]`` to the spatial shape of ``inputs[1]``."""
         x, reference = inputs
         src = _spatial_shape(x)
         dst = _spatial_shape(reference)
-        start = [0] + [(s - d) // 2 for s, d in zip(src, dst, strict=True)] + [0]
+        if self.offset is None:
+            lead = [(s - d) // 2 for s, d in zip(src, dst, strict=True)]
+        else:
+            lead = list(self.offset)
+        start = [0, *lead, 0]
         size = [ops.shape(x)[0], *dst, ops.shape(x)[-1]]
         return ops.slice(x, start, size)
 
     def compute_output_shape(self, input_shapes):
         """Spatial shape of the reference, batch and channels of ``x``."""
         x_shape, ref_shape = input_shapes
-        for s, r in zip(x_shape[1:-1], ref_shape[1:-1], strict=True):
-            if s is not None and r is not None and s < r:
+        lead = self.offset or (0,) * (len(x_shape) - 2)
+        for s, r, o in zip(x_shape[1:-1], ref_shape[1:-1], lead, strict=True):
+            if s is not None and r is not None and s < r + o:
                 raise ValueError(
                     "CenterCropToMatch needs the cropped tensor to be at least as "
-                    f"large as the reference. Received: {tuple(x_shape)} vs "
-                    f"{tuple(ref_shape)}"
+                    f"large as the reference (plus offset {self.offset}). Received: "
+                    f"{tuple(x_shape)} vs {tuple(ref_shape)}"
                 )
         return (x_shape[0], *ref_shape[1:-1], x_shape[-1])
+
+    def get_config(self):
+        """Serializable configuration."""
+        offset = None if self.offset is None else list(self.offset)
+        return {**super().get_config(), "offset": offset}
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -274,8 +301,10 @@ class DropBlock(keras.layers.Layer):
         self, block_size: int = 7, keep_prob: float = 0.9, seed=None, **kwargs
     ):
         super().__init__(**kwargs)
-        if isinstance(block_size, bool) or not isinstance(block_size, int) or (
-            block_size < 1
+        if (
+            isinstance(block_size, bool)
+            or not isinstance(block_size, int)
+            or (block_size < 1)
         ):
             raise ValueError(
                 "`block_size` must be an integer >= 1. "

@@ -81,6 +81,39 @@ def output_size(input_size: int, depth: int = 5) -> int:
     return sizes[-1]
 
 
+def _aligned_reference(depth: int) -> list[int]:
+    """Feature-map sizes at the smallest aligned input size of this depth."""
+    n = 1
+    while not is_aligned_input_size(n, depth):
+        n += 1
+    return [n, *_valid_sizes(n, depth)]
+
+
+def skip_offsets(depth: int = 5) -> list[int]:
+    """Leading pixels cropped from each level's skip (level 0 first).
+
+    Floor pooling drops trailing pixels only, so the skip of a level lines up
+    with the decoder at the same leading offset for every input size: the
+    offset of an aligned size (88, 40, 16, 4 at depth 5, as in the paper's
+    Fig. 1). A centred crop of an odd-sized map would be shifted.
+    """
+    sizes = _aligned_reference(depth)[1:]
+    encoder, decoder = sizes[:depth], sizes[depth:]
+    up = [2 * s for s in [encoder[-1], *decoder[:-1]]]  # up-sampled size per level
+    return [(encoder[level] - up[depth - 2 - level]) // 2 for level in range(depth - 1)]
+
+
+def border(depth: int = 5) -> int:
+    """Input pixels left of (above) output pixel 0: 92 at depth 5.
+
+    Output pixel ``j`` of ``unet_original`` is centred on input pixel
+    ``j + border(depth)`` for every valid input size. It is the ``margin`` of
+    :func:`zoo.inference.predict_tiled` for this network.
+    """
+    sizes = _aligned_reference(depth)
+    return (sizes[0] - sizes[-1]) // 2
+
+
 def is_valid_input_size(input_size: int, depth: int = 5) -> bool:
     """Whether ``unet_original`` builds for this input size along one axis."""
     return _valid_sizes(int(input_size), depth) is not None
@@ -195,8 +228,11 @@ def unet_original(
 
     Notes:
         Up-convolution is nearest x2 up-sampling followed by a 2x2 "same"
-        convolution with ReLU. When a crop surplus is odd the extra pixel is
-        removed on the bottom/right side.
+        convolution with ReLU. Skips are cropped at the fixed leading offsets
+        of ``unet_original.skip_offsets(depth)`` (88, 40, 16, 4), so at sizes
+        where pooling drops a trailing pixel the skip stays aligned with the
+        decoder; output pixel ``j`` sits over input pixel
+        ``j + unet_original.border(depth)`` (92) at every size.
     """
     shape = check_input_shape(input_shape, rank=2)
     check_positive_int(n_classes, "n_classes")
@@ -225,6 +261,7 @@ def unet_original(
     else:
         check_divisible(shape, 2 ** (depth - 1), reason=f"with {depth - 1} poolings")
 
+    offsets = skip_offsets(depth) if padding == "valid" else [0] * (depth - 1)
     inputs = keras.Input(shape, name=f"{name}_input")
     x = inputs
     skips = []
@@ -247,7 +284,9 @@ def unet_original(
             interpolation="transpose" if up_mode == "transpose" else "nearest",
             name=f"{name}_up{level}",
         )
-        x = crop_concat(skips[level], x, name=f"{name}_concat{level}")
+        x = crop_concat(
+            skips[level], x, offset=(offsets[level],) * 2, name=f"{name}_concat{level}"
+        )
         x = conv_block(x, filters[level], padding=padding, name=f"{name}_dec{level}")
     outputs = output_head(
         x, n_classes, activation=output_activation, name=f"{name}_head"
@@ -260,6 +299,8 @@ unet_original.input_size_for_output = input_size_for_output
 unet_original.nearest_valid_input_size = nearest_valid_input_size
 unet_original.is_valid_input_size = is_valid_input_size
 unet_original.is_aligned_input_size = is_aligned_input_size
+unet_original.border = border
+unet_original.skip_offsets = skip_offsets
 
 
 @register

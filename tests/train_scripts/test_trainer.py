@@ -292,3 +292,12 @@ def test_volumes_folder_run(tmp_path):
     (root / "label" / "case1.nii.gz").unlink()
     with pytest.raises(FileNotFoundError, match="case1.nii.gz' has no label"):
         load_dataset(f"volumes:{root}")
+
+
+def test_cli_rejects_a_non_aligned_patch_for_unet_original():
+    from train_scripts.cli import build_model
+
+    with pytest.raises(ValueError, match="aligned patch sizes.*nearest aligned size: 252"):
+        build_model("unet_original", (256, 256), 1, 1, {"filters": [2, 2, 2, 2, 2]})
+    model = build_model("unet_original", (252, 252), 1, 1, {"filters": [2, 2, 2, 2, 2]})
+    assert model.output_shape == (None, 68, 68, 1)

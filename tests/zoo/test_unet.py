@@ -202,3 +202,20 @@ def test_config_is_json_stable():
     assert json.dumps(clone.get_config(), sort_keys=True) == json.dumps(
         model.get_config(), sort_keys=True
     )
+
+
+def test_skips_stay_aligned_when_pooling_drops_a_pixel():
+    """Output pixel j sits over input pixel j + 92 at aligned and odd sizes alike."""
+    assert zoo.unet_original.skip_offsets() == [88, 40, 16, 4]
+    assert zoo.unet_original.border() == 92
+    keras.utils.set_random_seed(0)
+    filters = (2, 2, 2, 2, 2)
+    aligned = zoo.unet_original((252, 252, 1), filters=filters)
+    odd = zoo.unet_original((257, 254, 1), filters=filters)  # pools 57/61-pixel maps
+    odd.set_weights(aligned.get_weights())
+    x = np.random.default_rng(0).random((1, 257, 254, 1)).astype("float32")
+    small = aligned.predict(x[:, :252, :252], verbose=0)
+    large = odd.predict(x, verbose=0)
+    np.testing.assert_allclose(large[:, :68, :68], small, atol=1e-5)
+    reloaded = keras.Model.from_config(odd.get_config())
+    assert reloaded.get_layer("unet_original_concat0_crop").offset == (88, 88)

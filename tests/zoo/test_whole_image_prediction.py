@@ -69,3 +69,17 @@ def test_bad_images_raise(small_valid_unet):
         predict_tiled(small_valid_unet, np.full((8, 8, 1), np.nan), tile_size=76)
     with pytest.raises(ValueError, match="tile_size"):
         predict_tiled(small_valid_unet, np.zeros((8, 8, 1)))
+
+
+def test_margin_for_non_aligned_tiles_matches_aligned_tiles():
+    """At a non-aligned tile size the border (not half the difference) is the margin."""
+    keras.utils.set_random_seed(0)
+    model = zoo.unet_original((None, None, 1), filters=(4, 8, 16), up_mode="transpose")
+    image = np.random.default_rng(2).random((40, 40, 1)).astype("float32")
+    reference = predict_tiled(model, image, tile_size=76, overlap=0.0)
+    border = zoo.unet_original.border(3)
+    assert border == 20
+    odd = predict_tiled(model, image, tile_size=77, overlap=0.0, margin=border)
+    np.testing.assert_allclose(odd, reference, atol=1e-5)
+    with pytest.raises(ValueError, match="margin"):
+        predict_tiled(model, image, tile_size=76, margin=(41, 41))
