@@ -12,11 +12,12 @@ Boxes are ``(y0, x0, y1, x1)`` in pixels, half-open (``image[y0:y1, x0:x1]``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 
 import cv2
 import numpy as np
+
+from data_pipelines.patches import roi_box
 
 __all__ = [
     "FineGrainedPredictor",
@@ -51,10 +52,11 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def largest_object_box(mask: np.ndarray, *, margin: int = 20) -> Box | None:
     """Square box around the largest connected object of a binary mask.
 
-    The box is the bounding rectangle of the largest external contour
-    (``cv2.findContours``, by contour area), grown to a square of side
-    ``max(h, w) + 2 * margin`` around the rectangle's centre, then clipped to
-    the image (so it is square unless it touches a border).
+    The same region of interest the two-input training pipeline cuts
+    (:func:`data_pipelines.patches.roi_box`): the bounding rectangle of the
+    largest external contour, grown to a square of half-side
+    ``max(h, w) / 2 + margin`` around its centre and shifted inside the image
+    (so it stays square and resizing keeps the aspect ratio).
 
     Args:
         mask: ``(H, W)`` array; non-zero pixels are the object.
@@ -65,24 +67,11 @@ def largest_object_box(mask: np.ndarray, *, margin: int = 20) -> Box | None:
     """
     if margin < 0:
         raise ValueError(f"`margin` must be >= 0. Received: margin={margin}")
-    binary = (np.asarray(mask) > 0).astype(np.uint8)
-    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
+    binary = np.asarray(mask) > 0
+    if not binary.any():
         return None
-    # Area ties (e.g. one-pixel contours have area 0) fall back to point count.
-    largest = max(contours, key=lambda c: (cv2.contourArea(c), len(c)))
-    x, y, w, h = cv2.boundingRect(largest)
-    side = max(w, h) + 2 * margin
-    # Round half up (Python's round() would round half to even).
-    y0 = math.floor(y + h / 2 - side / 2 + 0.5)
-    x0 = math.floor(x + w / 2 - side / 2 + 0.5)
-    height, width = binary.shape
-    return (
-        max(0, y0),
-        max(0, x0),
-        min(height, y0 + side),
-        min(width, x0 + side),
-    )
+    y0, y1, x0, x1 = roi_box(binary.astype(np.float32), margin=margin)
+    return y0, x0, y1, x1
 
 
 def crop_roi(image: np.ndarray, box: Box, size: Sequence[int]) -> np.ndarray:

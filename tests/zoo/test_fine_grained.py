@@ -57,11 +57,12 @@ def test_largest_object_box_is_square_with_margin():
     assert largest_object_box(mask, margin=0) == (30, 30, 60, 60)
 
 
-def test_largest_object_box_clipped_and_empty():
+def test_largest_object_box_shifted_inside_and_empty():
     mask = np.zeros((50, 60), bool)
     mask[0:10, 55:60] = True
-    # 10 x 5 object -> side 30 around (5, 57.5), clipped at the top and right.
-    assert largest_object_box(mask, margin=10) == (0, 43, 20, 60)
+    # 10 x 5 object -> side 30 around (5, 57.5), shifted inside at the top/right
+    # so it stays square (the training pipeline's roi_box, one definition).
+    assert largest_object_box(mask, margin=10) == (0, 30, 30, 60)
     assert largest_object_box(np.zeros((8, 8)), margin=2) is None
     with pytest.raises(ValueError, match="margin"):
         largest_object_box(mask, margin=-1)
@@ -150,12 +151,13 @@ def test_predictor_with_fine_grained_unet():
         decoder_filters=(4, 4, 4, 4, 4),
         centre_filters=4,
     )
-    # An untrained sigmoid head gives ~0.5 everywhere: the whole image is the ROI.
+    # An untrained sigmoid head gives ~0.5 everywhere: the object is the whole
+    # image and the ROI is the largest centred square that fits.
     out = FineGrainedPredictor(model, threshold=0.01, margin=0).predict(
         np.random.default_rng(0).random((40, 50), dtype=np.float32)
     )
     assert out["big"].shape == (40, 50, 2) and out["tiny"].shape == (40, 50, 1)
-    assert out["roi_box"] == (0, 0, 40, 50)
+    assert out["roi_box"] == (0, 5, 40, 45)
 
 
 @pytest.mark.parametrize(
