@@ -220,6 +220,13 @@ def build_parser(family: str | None = None) -> argparse.ArgumentParser:
         "validation images)",
     )
     fit.add_argument(
+        "--mode",
+        choices=("auto", "min", "max"),
+        default="auto",
+        help="whether a lower or higher --monitor is better (auto: losses, errors "
+        "and distances lower, scores higher)",
+    )
+    fit.add_argument(
         "--early-stopping",
         type=int,
         default=None,
@@ -457,6 +464,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         optimizer=optimizer,
         metrics=_metrics(args.n_classes),
         monitor=monitor,
+        mode=args.mode,
         steps_per_epoch=args.steps_per_epoch,
         resume=not args.no_resume,
         early_stopping=args.early_stopping,

@@ -78,11 +78,23 @@ class TrainResult:
     initial_epoch: int = 0
 
 
+_LOWER_IS_BETTER = (
+    "loss", "error", "crossentropy", "mae", "mse", "hd95", "hausdorff", "distance",
+    "assd",
+)  # fmt: skip
+_HIGHER_IS_BETTER = (
+    "dice", "iou", "f1", "precision", "recall", "sensitivity", "specificity",
+    "accuracy", "auc",
+)  # fmt: skip
+
+
 def resolve_mode(monitor: str, mode: str = "auto") -> Literal["min", "max"]:
-    """``"min"`` for losses and errors, ``"max"`` for scores, unless given.
+    """``"min"`` for losses, errors and distances, ``"max"`` for scores.
 
     Raises:
-        ValueError: If ``mode`` is not "auto", "min" or "max".
+        ValueError: If ``mode`` is not "auto", "min" or "max", or it is "auto"
+            and the monitored name is neither a known loss/distance nor a known
+            score (the best checkpoint would otherwise be a guess).
     """
     if mode not in ("auto", "min", "max"):
         raise ValueError(
@@ -91,7 +103,14 @@ def resolve_mode(monitor: str, mode: str = "auto") -> Literal["min", "max"]:
     if mode != "auto":
         return mode
     lowered = monitor.lower()
-    return "min" if ("loss" in lowered or "error" in lowered) else "max"
+    if any(word in lowered for word in _LOWER_IS_BETTER):
+        return "min"
+    if any(word in lowered for word in _HIGHER_IS_BETTER):
+        return "max"
+    raise ValueError(
+        f"Cannot tell whether a higher or lower {monitor!r} is better: pass "
+        "mode='min' or mode='max' (--mode on the command line)."
+    )
 
 
 def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:

@@ -297,7 +297,35 @@ def test_volumes_folder_run(tmp_path):
 def test_cli_rejects_a_non_aligned_patch_for_unet_original():
     from train_scripts.cli import build_model
 
-    with pytest.raises(ValueError, match="aligned patch sizes.*nearest aligned size: 252"):
+    with pytest.raises(
+        ValueError, match="aligned patch sizes.*nearest aligned size: 252"
+    ):
         build_model("unet_original", (256, 256), 1, 1, {"filters": [2, 2, 2, 2, 2]})
     model = build_model("unet_original", (252, 252), 1, 1, {"filters": [2, 2, 2, 2, 2]})
     assert model.output_shape == (None, 68, 68, 1)
+
+
+@pytest.mark.parametrize(
+    ("monitor", "mode"),
+    [
+        ("val_loss", "min"),
+        ("val_binary_crossentropy", "min"),
+        ("val_hd95", "min"),
+        ("val_mae", "min"),
+        ("val_dice", "max"),
+        ("iou", "max"),
+        ("val_auc", "max"),
+    ],
+)
+def test_resolve_mode(monitor, mode):
+    from train_scripts.trainer import resolve_mode
+
+    assert resolve_mode(monitor) == mode
+    assert resolve_mode(monitor, "max") == "max"
+
+
+def test_resolve_mode_refuses_to_guess():
+    from train_scripts.trainer import resolve_mode
+
+    with pytest.raises(ValueError, match="pass mode='min' or mode='max'"):
+        resolve_mode("val_my_metric")
