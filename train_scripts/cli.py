@@ -39,7 +39,13 @@ import losses
 import zoo
 from data_pipelines.augment import Augmenter2D, Augmenter3D
 from data_pipelines.pipeline import make_patch_dataset
-from train_scripts.data import ImageSet, load_dataset, parse_names, split_by_image
+from train_scripts.data import (
+    ImageSet,
+    in_model_layout,
+    load_dataset,
+    parse_names,
+    split_by_image,
+)
 from train_scripts.evaluate import evaluate_model
 from train_scripts.plots import plot_learning_curves
 from train_scripts.predict import model_for_tiles, parse_size
@@ -395,6 +401,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         image_size=args.image_size,
         seed=args.seed,
     )
+    dataset = in_model_layout(dataset, args.model)
     train_set, val_set = split_by_image(
         dataset,
         val_names=parse_names(args.val_images),

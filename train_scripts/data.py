@@ -42,6 +42,10 @@ __all__ = [
     "load_dataset",
     "parse_names",
     "prepare_volume",
+    "from_model_layout",
+    "in_model_layout",
+    "slices_last",
+    "to_model_layout",
     "split_by_image",
     "volume_stem",
 ]
@@ -220,6 +224,41 @@ def _load_volumes(root: Path, n_classes: int, limit: int | None) -> ImageSet:
         out.names.append(stem)
         out.spacing.append(tuple(meta["spacing"]))
     return out
+
+
+SLICES_LAST_MODELS = ("unet25d",)
+
+
+def slices_last(model_name: str) -> bool:
+    """Whether a model takes volumes as ``(H, W, S, C)`` (slices last).
+
+    The 2.5D U-Net (Wang et al., MICCAI 2019) convolves in-plane with (3, 3, 1)
+    kernels over a thin stack of slices on the *last* spatial axis, while the
+    readers return volumes as ``(D, H, W, C)`` with the slices first.
+    """
+    return model_name.startswith(SLICES_LAST_MODELS)
+
+
+def to_model_layout(volume: np.ndarray, model_name: str) -> np.ndarray:
+    """``(D, H, W, C)`` -> ``(H, W, D, C)`` for slices-last models, else as is."""
+    return np.moveaxis(volume, 0, 2) if slices_last(model_name) else volume
+
+
+def from_model_layout(volume: np.ndarray, model_name: str) -> np.ndarray:
+    """Inverse of :func:`to_model_layout`."""
+    return np.moveaxis(volume, 2, 0) if slices_last(model_name) else volume
+
+
+def in_model_layout(image_set: ImageSet, model_name: str) -> ImageSet:
+    """An image set of volumes rearranged for ``model_name`` (2D sets unchanged)."""
+    if image_set.rank != 3 or not slices_last(model_name):
+        return image_set
+    move = [to_model_layout(a, model_name) for a in image_set.images]
+    masks = [to_model_layout(a, model_name) for a in image_set.masks]
+    fov = None
+    if image_set.fov is not None:
+        fov = [to_model_layout(a, model_name) for a in image_set.fov]
+    return dataclasses.replace(image_set, images=move, masks=masks, fov=fov)
 
 
 def load_dataset(

@@ -37,7 +37,7 @@ import numpy as np
 from scipy import ndimage
 
 from losses import evaluation
-from train_scripts.data import ImageSet, load_dataset, parse_names
+from train_scripts.data import ImageSet, in_model_layout, load_dataset, parse_names
 from train_scripts.plots import (
     plot_metric_boxplot,
     representative_slice,
@@ -321,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             n_classes=args.n_classes,
             seed=args.seed,
         )
+        dataset = in_model_layout(dataset, model.name)
         names = parse_names(args.images)
         if names:
             dataset = dataset.subset(names)

@@ -39,7 +39,12 @@ from data_pipelines.readers import (
     read_image,
     save_volume,
 )
-from train_scripts.data import prepare_volume, volume_stem
+from train_scripts.data import (
+    from_model_layout,
+    prepare_volume,
+    to_model_layout,
+    volume_stem,
+)
 from train_scripts.plots import overlay, representative_slice
 from zoo.inference import predict_tiled, probabilities_to_mask, with_input_size
 
@@ -192,6 +197,9 @@ def predict_file(
         The written files by kind (``mask``, ``overlay``, ``probs``).
     """
     image, meta = read_input(path, model)
+    volume = model_rank(model) == 3
+    if volume:
+        image = to_model_layout(image, model.name)
     probs = predict_tiled(
         model,
         image,
@@ -200,6 +208,9 @@ def predict_file(
         tta=tta,
         batch_size=batch_size,
     )
+    if volume:  # back to the file's (D, H, W) layout
+        image = from_model_layout(image, model.name)
+        probs = from_model_layout(probs, model.name)
     mask = probabilities_to_mask(probs, threshold)
     n_out = probs.shape[-1]
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -169,3 +169,35 @@ def test_evaluate_drive_with_the_pretrained_checkpoint(tmp_path, capsys):
     assert metrics["n_images"] == 2
     assert 0.6 < metrics["dice"] <= 1.0 and 0.9 < metrics["auc"] <= 1.0
     assert (out / "overlays" / "40.png").is_file()
+
+
+def test_unet25d_predicts_a_slices_first_volume_in_its_own_layout(tmp_path):
+    """Readers give (D, H, W); unet25d takes (H, W, S): the predictor moves the axis."""
+    import numpy as np
+
+    import zoo
+    from data_pipelines.readers import load_volume, save_volume
+    from train_scripts.data import (
+        from_model_layout,
+        prepare_volume,
+        slices_last,
+        to_model_layout,
+    )
+    from train_scripts.predict import predict_file
+
+    assert slices_last("unet25d") and not slices_last("vnet3d")
+    volume = np.random.default_rng(0).random((3, 32, 48, 1)).astype("float32")
+    moved = to_model_layout(volume, "unet25d")
+    assert moved.shape == (32, 48, 3, 1)
+    np.testing.assert_array_equal(from_model_layout(moved, "unet25d"), volume)
+
+    model = zoo.unet25d((32, 48, 3, 1), filters=2)
+    path = tmp_path / "scan.npy"
+    save_volume(path, volume[..., 0], spacing=(3.0, 0.5, 0.5))
+    written = predict_file(model, path, tmp_path / "out", tile_size=(32, 48, 3))
+    mask, meta = load_volume(written["mask"])
+    assert tuple(meta["spacing"]) == (3.0, 0.5, 0.5)
+    prepared = to_model_layout(prepare_volume(volume[..., 0]), "unet25d")
+    direct = np.asarray(model(prepared[None], training=False))[0]
+    expected = from_model_layout(direct, "unet25d")[..., 0] > 0.5
+    np.testing.assert_array_equal(mask.reshape(expected.shape) > 0, expected)
