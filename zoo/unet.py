@@ -237,7 +237,9 @@ def unet_original(
     shape = check_input_shape(input_shape, rank=2)
     check_positive_int(n_classes, "n_classes")
     filters = tuple(filters)
-    if len(filters) < 2 or any(int(f) < 1 for f in filters):
+    if len(filters) < 2 or any(
+        isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in filters
+    ):
         raise ValueError(
             f"`filters` needs >= 2 positive entries. Received: filters={filters}"
         )

@@ -68,8 +68,9 @@ def check_divisible(
             continue
         lower = max(d, size // d * d)
         upper = (size // d + 1) * d
+        nearest = f"{upper}" if lower == upper else f"{lower} or {upper}"
         raise ValueError(
             f"Spatial size {size} (axis {axis} of input_shape={tuple(input_shape)}) "
             f"is not valid: {reason} it must be a multiple of {d}. "
-            f"Nearest valid sizes: {lower} or {upper}."
+            f"Nearest valid sizes: {nearest}."
         )
