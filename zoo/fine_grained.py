@@ -151,6 +151,12 @@ class FineGrainedPredictor:
                 "`model` needs two inputs [full, roi]. "
                 f"Received a model with input_shape={shapes}"
             )
+        n_big = int(model.output_shape[0][-1])
+        if isinstance(big_channel, bool) or not 0 <= big_channel < n_big:
+            raise ValueError(
+                f"`big_channel` must be in [0, {n_big - 1}] (the big output has "
+                f"{n_big} channels). Received: big_channel={big_channel!r}"
+            )
         self.model = model
         self.threshold = float(threshold)
         self.margin = margin

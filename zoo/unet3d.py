@@ -23,6 +23,7 @@ from typing import Literal
 import keras
 from keras import layers
 
+from zoo._variant_checks import check_bool
 from zoo.blocks import (
     conv,
     conv_block,
@@ -125,6 +126,8 @@ def unet3d(
             "`interpolation` must be 'nearest' or 'linear'. "
             f"Received: interpolation={interpolation!r}"
         )
+    check_bool(bn, "bn")
+    check_bool(deconv, "deconv")
     if deconv and interpolation != "nearest":
         raise ValueError(
             "`interpolation` chooses the parameter-free up-sampling and conflicts "

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from zoo._variant_checks import check_bool
 from zoo.blocks import (
     activation_layer,
     conv,
@@ -286,6 +287,8 @@ def vnet_3d(
     shape = _check_common(input_shape, n_classes, depth, output_activation, rank=3)
     check_positive_int(filters, "filters")
     _check_kernel_size(kernel_size)
+    check_bool(bn, "bn")
+    check_bool(deconv, "deconv")
     norm = "batch" if bn else "instance"
 
     def block(x, level, f, *, name):
@@ -392,6 +395,8 @@ def vnet3d_depthwise(
     shape = _check_common(input_shape, n_classes, depth, output_activation, rank=3)
     check_positive_int(filters, "filters")
     _check_kernel_size(kernel_size)
+    check_bool(bn, "bn")
+    check_bool(deconv, "deconv")
     norm = "batch" if bn else "instance"
 
     def dw_block(x, n, *, name):

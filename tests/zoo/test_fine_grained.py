@@ -201,3 +201,15 @@ def test_fine_grained_unet_trains_in_parallel_from_the_two_input_pipeline():
     )
     history = model.fit(dataset, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][-1])
+
+
+def test_predictor_rejects_a_bad_big_channel():
+    model = fine_grained_unet(
+        (32, 32, 1),
+        backbone="orig_unet",
+        encoder_filters=4,
+        decoder_filters=(4, 4, 4, 4, 4),
+        centre_filters=4,
+    )
+    with pytest.raises(ValueError, match="big_channel"):
+        FineGrainedPredictor(model, big_channel=2)

@@ -271,3 +271,10 @@ def test_fit_step(model_name):
 @pytest.mark.parametrize("model_name", sorted(TINY))
 def test_reloads_in_fresh_process(model_name, tmp_path):
     assert_reloads_in_fresh_process(tiny(model_name, n_classes=2), tmp_path)
+
+
+@pytest.mark.parametrize("builder", ["vnet_3d", "vnet3d_depthwise", "unet3d"])
+@pytest.mark.parametrize("flag", ["bn", "deconv"])
+def test_boolean_flags_must_be_bools(builder, flag):
+    with pytest.raises(ValueError, match=flag):
+        getattr(zoo, builder)((16, 16, 16, 1), **{flag: "False"})
