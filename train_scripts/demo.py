@@ -25,6 +25,7 @@ import tensorflow as tf
 
 import zoo
 from data_pipelines.synthetic import make_2d_dataset
+from losses.evaluation import dice_score, iou_score
 from train_scripts.plots import plot_learning_curves, save_overlay_figure
 from train_scripts.trainer import train
 
@@ -35,17 +36,6 @@ def _flip_augment(x, y):
     both = tf.image.random_flip_left_right(both)
     both = tf.image.random_flip_up_down(both)
     return both[..., :1], both[..., 1:]
-
-
-def dice_iou(truth: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
-    """Dice and IoU of two binary masks (both empty counts as perfect)."""
-    truth, pred = truth.astype(bool), pred.astype(bool)
-    inter = np.logical_and(truth, pred).sum()
-    total = truth.sum() + pred.sum()
-    union = np.logical_or(truth, pred).sum()
-    return (1.0 if total == 0 else 2 * inter / total), (
-        1.0 if union == 0 else inter / union
-    )
 
 
 def run(
@@ -95,7 +85,9 @@ def run(
 
     best = keras.models.load_model(result.best_checkpoint)
     probs = best.predict(x_val, verbose=0)
-    scores = np.array([dice_iou(t, p > 0.5) for t, p in zip(y_val, probs, strict=True)])
+    scores = np.array(
+        [[dice_score(t, p), iou_score(t, p)] for t, p in zip(y_val, probs, strict=True)]
+    )
     metrics = {
         "model": "unet_padding(depth=4, filters=16)",
         "epochs": epochs,
