@@ -15,7 +15,6 @@ from typing import Literal
 import keras
 from keras import layers
 
-from zoo._variant_checks import check_choice, check_filters
 from zoo.blocks import (
     attention_gate,
     conv_block,
@@ -26,7 +25,9 @@ from zoo.blocks import (
 )
 from zoo.registry import register
 from zoo.validation import (
+    check_choice,
     check_divisible,
+    check_filters,
     check_input_shape,
     check_output_activation,
     check_positive_int,

@@ -14,11 +14,12 @@ from typing import Literal
 import keras
 from keras import layers
 
-from zoo._variant_checks import check_choice, check_filters
 from zoo.blocks import output_head, preact_residual_unit, upsample
 from zoo.registry import register
 from zoo.validation import (
+    check_choice,
     check_divisible,
+    check_filters,
     check_input_shape,
     check_output_activation,
     check_positive_int,

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from zoo._variant_checks import check_bool, check_filters
 from zoo.blocks import (
     conv,
     conv_unit,
@@ -25,7 +24,9 @@ from zoo.blocks import (
 from zoo.layers import ClassificationGate
 from zoo.registry import register
 from zoo.validation import (
+    check_bool,
     check_divisible,
+    check_filters,
     check_input_shape,
     check_output_activation,
     check_positive_int,

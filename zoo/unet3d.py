@@ -23,7 +23,6 @@ from typing import Literal
 import keras
 from keras import layers
 
-from zoo._variant_checks import check_bool
 from zoo.blocks import (
     conv,
     conv_block,
@@ -37,6 +36,7 @@ from zoo.blocks import (
 )
 from zoo.registry import register
 from zoo.validation import (
+    check_bool,
     check_divisible,
     check_input_shape,
     check_output_activation,

@@ -15,14 +15,17 @@ from typing import Literal
 import keras
 from keras import layers
 
-from zoo._variant_checks import check_bool, check_choice, check_filters, check_rate
 from zoo.blocks import conv_block, conv_transpose, max_pool, output_head
 from zoo.registry import register
 from zoo.validation import (
+    check_bool,
+    check_choice,
     check_divisible,
+    check_filters,
     check_input_shape,
     check_output_activation,
     check_positive_int,
+    check_rate,
 )
 
 __all__ = ["prune_unet_plus_plus", "unet_plus_plus"]

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from zoo._variant_checks import check_bool
 from zoo.blocks import (
     activation_layer,
     conv,
@@ -34,6 +33,7 @@ from zoo.blocks import (
 )
 from zoo.registry import register
 from zoo.validation import (
+    check_bool,
     check_divisible,
     check_input_shape,
     check_output_activation,
