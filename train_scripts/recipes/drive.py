@@ -37,7 +37,7 @@ import zoo
 from data_pipelines.augment import Augmenter2D
 from data_pipelines.pipeline import make_patch_dataset
 from data_pipelines.readers import load_drive
-from losses.evaluation import evaluate_segmentation
+from losses.evaluation import dice_score, evaluate_segmentation
 from train_scripts.plots import plot_learning_curves, save_overlay_figure
 from train_scripts.trainer import train
 from zoo.inference import predict_tiled
@@ -79,11 +79,7 @@ def calibrate_threshold(probs, masks, fovs, grid=None) -> float:
     inside = [f[..., 0] > 0.5 for f in fovs]
     p = np.concatenate([pr[m] for pr, m in zip(probs, inside, strict=True)])
     y = np.concatenate([t[..., 0][m] > 0.5 for t, m in zip(masks, inside, strict=True)])
-    f1 = []
-    for t in grid:
-        pred = p > t
-        tp = np.sum(pred & y)
-        f1.append(2 * tp / (pred.sum() + y.sum()))
+    f1 = [dice_score(y, p, threshold=t) for t in grid]
     return float(grid[int(np.argmax(f1))])
 
 
