@@ -38,6 +38,7 @@ __all__ = [
     "evaluate_segmentation",
     "hausdorff_distance_95",
     "iou_score",
+    "per_label_scores",
     "precision_score",
     "sensitivity_score",
     "specificity_score",
@@ -458,3 +459,52 @@ def evaluate_segmentation(
         report["hd95"] = _hd95(both)
         report["assd"] = _assd(both)
     return report
+
+
+def per_label_scores(
+    labels_true: Any,
+    labels_pred: Any,
+    labels: Sequence[int],
+    *,
+    spacing: Sequence[float] | None = None,
+) -> dict[str, float]:
+    """Dice and HD95 of each foreground label of a class-id map (Decathlon style).
+
+    Each label ``k`` is scored as the binary masks ``labels_true == k`` and
+    ``labels_pred == k`` (:func:`dice_score`, :func:`hausdorff_distance_95`
+    with ``spacing``, so HD95 is in mm for a volume with its voxel size), plus
+    ``dice_mean`` over the labels.
+
+    Args:
+        labels_true: Class ids ``(H, W)`` or ``(D, H, W)``.
+        labels_pred: Predicted class ids, same shape.
+        labels: The labels to score, e.g. ``(1, 2)``.
+        spacing: Voxel size per axis. Defaults to None (1 per axis).
+
+    Returns:
+        ``{"dice_1": ..., "hd95_1": ..., ..., "dice_mean": ...}``. A label absent
+        from both maps scores Dice 1 and HD95 0; absent from exactly one, Dice
+        0 and HD95 ``inf``.
+
+    Raises:
+        ValueError: On mismatched shapes, no labels, or a bad ``spacing``.
+
+    Example:
+        >>> t = np.array([[0, 1, 1], [2, 2, 0]])
+        >>> per_label_scores(t, t, (1, 2))["dice_mean"]
+        1.0
+    """
+    labels_true, labels_pred = np.asarray(labels_true), np.asarray(labels_pred)
+    if labels_true.shape != labels_pred.shape:
+        raise ValueError(
+            f"Label maps differ in shape: {labels_true.shape} vs {labels_pred.shape}"
+        )
+    if not len(labels):
+        raise ValueError("`labels` must name at least one label to score")
+    scores: dict[str, float] = {}
+    for k in labels:
+        truth, pred = labels_true == k, labels_pred == k
+        scores[f"dice_{k}"] = dice_score(truth, pred)
+        scores[f"hd95_{k}"] = hausdorff_distance_95(truth, pred, spacing=spacing)
+    scores["dice_mean"] = float(np.mean([scores[f"dice_{k}"] for k in labels]))
+    return scores

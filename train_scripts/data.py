@@ -14,7 +14,12 @@ Dataset specifications (``--dataset``):
 * ``isbi``: ISBI 2012 EM membranes, ``--data-root`` holding ``train/``;
 * ``folder:PATH``: 2D image/label pairs in ``PATH/image`` and ``PATH/label``;
 * ``volumes:PATH``: 3D volumes (``.npy``, ``.npz``, ``.nii``, ``.nii.gz``) in
-  ``PATH/image`` and label volumes with the same names in ``PATH/label``.
+  ``PATH/image`` and label volumes with the same names in ``PATH/label``;
+* ``msd``: a Medical Segmentation Decathlon task, ``--data-root`` holding
+  ``imagesTr/`` + ``labelsTr/`` (``--split training``, default) or ``imagesTs/``
+  + ``labelsTs/`` (``--split test``); classes from ``dataset.json`` when there is
+  one (else ``n_classes``, else 3), one-hot labels, per-case z-score, the
+  affine and spacing of each case kept (:mod:`data_pipelines.msd`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_pipelines.msd import class_names, load_msd, one_hot, zscore_case
 from data_pipelines.readers import (
     VOLUME_SUFFIXES,
     load_drive,
@@ -50,7 +56,15 @@ __all__ = [
     "volume_stem",
 ]
 
-DATASET_KINDS = ("synthetic", "synthetic3d", "drive", "isbi", "folder:", "volumes:")
+DATASET_KINDS = (
+    "synthetic",
+    "synthetic3d",
+    "drive",
+    "isbi",
+    "msd",
+    "folder:",
+    "volumes:",
+)
 
 
 @dataclasses.dataclass
@@ -64,6 +78,8 @@ class ImageSet:
         fov: Field-of-view masks ``(*spatial, 1)``, or None.
         spacing: Voxel size per image (volumes), or None.
         kind: The dataset specification it was loaded from.
+        affine: Voxel-to-world matrix per volume (NIfTI datasets), or None.
+        class_names: Name of each mask channel, or None.
     """
 
     images: list[np.ndarray]
@@ -72,6 +88,8 @@ class ImageSet:
     fov: list[np.ndarray] | None = None
     spacing: list[tuple[float, ...]] | None = None
     kind: str = ""
+    affine: list[np.ndarray] | None = None
+    class_names: list[str] | None = None
 
     def __len__(self) -> int:
         """Number of images."""
@@ -108,6 +126,8 @@ class ImageSet:
             fov=None if self.fov is None else [self.fov[i] for i in rows],
             spacing=None if self.spacing is None else [self.spacing[i] for i in rows],
             kind=self.kind,
+            affine=None if self.affine is None else [self.affine[i] for i in rows],
+            class_names=self.class_names,
         )
 
 
@@ -226,6 +246,20 @@ def _load_volumes(root: Path, n_classes: int, limit: int | None) -> ImageSet:
     return out
 
 
+def _load_msd(root: Path, split: str, n_classes: int, limit: int | None) -> ImageSet:
+    names = class_names(root, n_classes if n_classes > 1 else 3)
+    cases = load_msd(root, split=split, n_classes=len(names), limit=limit)
+    return ImageSet(
+        images=[zscore_case(c.image) for c in cases],
+        masks=[one_hot(c.label, len(names)) for c in cases],
+        names=[c.name for c in cases],
+        spacing=[c.spacing for c in cases],
+        kind="msd",
+        affine=[c.affine for c in cases],
+        class_names=names,
+    )
+
+
 SLICES_LAST_MODELS = ("unet25d",)
 
 
@@ -276,12 +310,14 @@ def load_dataset(
 
     Args:
         spec: ``synthetic``, ``synthetic:cells``, ``synthetic3d``, ``drive``,
-            ``isbi``, ``folder:PATH`` or ``volumes:PATH``.
-        data_root: Folder of ``drive``/``isbi``.
+            ``isbi``, ``msd``, ``folder:PATH`` or ``volumes:PATH``.
+        data_root: Folder of ``drive``/``isbi``/``msd``.
         split: ``drive``: "training" (default) or "test"; ``isbi``: the
-            sub-folder, "train" by default.
-        n_classes: Classes of the labels (``folder:``/``volumes:``); > 1 reads
-            integer labels as one-hot. Defaults to 1 (binary).
+            sub-folder, "train" by default; ``msd``: "training" (default) or
+            "test".
+        n_classes: Classes of the labels (``folder:``/``volumes:``/``msd``); > 1
+            reads integer labels as one-hot. Defaults to 1 (binary; for ``msd``:
+            the classes of ``dataset.json``, else 3).
         n_images: Number of synthetic images. Defaults to 24 (2D) / 12 (3D).
         image_size: Side of the synthetic images. Defaults to 128 (2D) / 48
             (3D).
@@ -314,12 +350,15 @@ def load_dataset(
             spacing=[(1.0, 1.0, 1.0)] * len(images),
             kind=spec,
         )
-    if kind in ("drive", "isbi"):
+    if kind in ("drive", "isbi", "msd"):
         if data_root is None:
+            holds = {"drive": "training/", "isbi": "train/", "msd": "imagesTr/"}
             raise ValueError(
                 f"--dataset {kind} needs --data-root (the folder holding "
-                f"{'training/' if kind == 'drive' else 'train/'})"
+                f"{holds[kind]})"
             )
+        if kind == "msd":
+            return _load_msd(Path(data_root), split or "training", n_classes, limit)
         if kind == "drive":
             data = load_drive(data_root, split or "training", limit=limit)
             if data["masks"] is None:
@@ -355,7 +394,7 @@ def load_dataset(
         return _load_volumes(Path(argument), n_classes, limit)
     raise ValueError(
         f"Unknown dataset {spec!r}. Valid: synthetic, synthetic:cells, synthetic3d, "
-        "drive, isbi, folder:PATH, volumes:PATH"
+        "drive, isbi, msd, folder:PATH, volumes:PATH"
     )
 
 

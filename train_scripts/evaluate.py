@@ -5,12 +5,17 @@ scored with :mod:`losses.evaluation`: Dice (= F1), IoU, sensitivity,
 specificity, precision, accuracy, pixel error (1 - accuracy), AUC and the 95 %
 Hausdorff distance; for DRIVE all of them inside the field of view, as is
 standard. Connected components of the prediction and of the truth are counted
-too (cells, nuclei, blobs). The run writes into ``--out``:
+too (cells, nuclei, blobs). A multi-class model is also scored per foreground
+label on the argmax label map, Decathlon style: ``dice_1``, ``hd95_1``,
+``dice_2``, ... and ``dice_mean`` (HD95 in mm: the voxel spacing of each case is
+honoured). The run writes into ``--out``:
 
 * ``per_image.csv``: one row per image;
 * ``metrics.json``: flat means over the images (``dice``, ``iou``,
-  ``sensitivity``, ``specificity``, ``accuracy``, ``auc``, ``hd95``, ...);
-* ``overlays/<name>.png``: image | probability | TP green / FP red / FN blue;
+  ``sensitivity``, ``specificity``, ``accuracy``, ``auc``, ``hd95``, ...; and
+  ``dice_k``, ``hd95_k``, ``dice_mean`` for several classes);
+* ``overlays/<name>.png``: image | probability | TP green / FP red / FN blue
+  (several classes: axial and coronal slices of image | truth | prediction);
 * ``boxplot.png``: the per-image spread of each score;
 
 and prints a table.
@@ -19,6 +24,9 @@ Usage:
     python -m train_scripts.evaluate --checkpoint runs/drive/best.h5 \
         --dataset drive --data-root ../shared/data/drive --split training \
         --images 37-40 --out eval_drive
+    python -m train_scripts.evaluate --checkpoint pretrained/hippocampus.h5 \
+        --dataset msd --data-root ../shared/data/msd_hippocampus --split test \
+        --out eval_hippocampus
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from train_scripts.data import ImageSet, in_model_layout, load_dataset, parse_na
 from train_scripts.plots import (
     plot_metric_boxplot,
     representative_slice,
+    save_label_slices,
     save_overlay_figure,
 )
 from train_scripts.predict import (
@@ -128,14 +137,21 @@ def score_image(
     return scores
 
 
+def label_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The per-label keys (``dice_1``, ``hd95_1``, ..., ``dice_mean``) in ``rows``."""
+    if not rows:
+        return []
+    return [k for k in rows[0] if k.startswith(("dice_", "hd95_"))]
+
+
 def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Means over images; ``hd95`` over the images where it is finite.
+    """Means over images; ``hd95`` (and ``hd95_k``) over the finite values.
 
     An infinite ``hd95`` (an empty prediction or truth) is counted in
     ``hd95_undefined`` rather than turning the mean into infinity.
     """
     summary: dict[str, float] = {"n_images": len(rows)}
-    for key in SUMMARY_KEYS:
+    for key in (*SUMMARY_KEYS, *label_keys(rows)):
         values = np.array([float(r[key]) for r in rows], np.float64)
         finite = values[np.isfinite(values)]
         summary[key] = float(finite.mean()) if finite.size else float("nan")
@@ -167,7 +183,9 @@ def evaluate_model(
     """Predicts every image of ``dataset`` whole and scores it.
 
     Multi-class outputs are scored as foreground (every class but channel 0)
-    against background.
+    against background, and per foreground label on the argmax label maps
+    (:func:`losses.evaluation.per_label_scores`: ``dice_k``, ``hd95_k``,
+    ``dice_mean``).
 
     Args:
         model: Model with one input and one output.
@@ -212,8 +230,24 @@ def evaluate_model(
         fov = None if dataset.fov is None else dataset.fov[i][..., 0]
         spacing = None if dataset.spacing is None else dataset.spacing[i]
         scores = score_image(truth, fg, threshold=threshold, fov=fov, spacing=spacing)
+        labels = None
+        if mask.shape[-1] > 1 and probs.shape[-1] == mask.shape[-1]:
+            labels = np.argmax(mask, -1), np.argmax(probs, -1)
+            scores.update(
+                evaluation.per_label_scores(
+                    *labels, range(1, mask.shape[-1]), spacing=spacing
+                )
+            )
         rows.append({"name": name, **scores})
-        if out is not None and overlays:
+        if out is not None and overlays and labels is not None and dataset.rank == 3:
+            save_label_slices(
+                out / "overlays" / f"{name}.png",
+                image,
+                *labels,
+                title=f"{name}: Dice per label "
+                + ", ".join(f"{scores[k]:.3f}" for k in label_keys(rows)[::2]),
+            )
+        elif out is not None and overlays:
             shown = (image, truth, fg)
             if dataset.rank == 3:
                 k = representative_slice(truth, fg)
@@ -229,7 +263,7 @@ def evaluate_model(
     summary = summarize(rows)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        keys = ["name", *SUMMARY_KEYS, "assd"]
+        keys = ["name", *SUMMARY_KEYS, "assd", *label_keys(rows)]
         with open(out / "per_image.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
             writer.writeheader()
@@ -245,6 +279,7 @@ def evaluate_model(
 
 def format_table(rows: Sequence[dict[str, Any]], summary: dict[str, float]) -> str:
     """A fixed-width text table: one line per image and the mean."""
+    per_label = label_keys(rows)
     columns = (
         "dice",
         "iou",
@@ -257,6 +292,12 @@ def format_table(rows: Sequence[dict[str, Any]], summary: dict[str, float]) -> s
         "components_pred",
     )
     headers = ("dice", "iou", "sens", "spec", "acc", "auc", "hd95", "n_true", "n_pred")
+    if per_label:
+        columns = ("dice", *per_label)
+        headers = (
+            "fg_dice",
+            *(k.replace("dice_", "d").replace("hd95_", "h") for k in per_label),
+        )
     width = max(6, *(len(str(r["name"])) for r in rows))
     lines = [f"{'image':<{width}} " + " ".join(f"{h:>7}" for h in headers)]
 
@@ -282,13 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dataset",
         required=True,
-        help="drive, isbi, folder:PATH, volumes:PATH, synthetic or synthetic3d",
+        help="drive, isbi, msd, folder:PATH, volumes:PATH, synthetic or synthetic3d",
     )
-    parser.add_argument("--data-root", default=None, help="folder of drive/isbi")
+    parser.add_argument("--data-root", default=None, help="folder of drive/isbi/msd")
     parser.add_argument(
         "--split",
         default=None,
-        help="drive: training (default) or test; isbi: sub-folder (train)",
+        help="drive, msd: training (default) or test; isbi: sub-folder (train)",
     )
     parser.add_argument(
         "--images",

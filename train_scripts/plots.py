@@ -12,10 +12,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 __all__ = [
+    "LABEL_COLOURS",
     "overlay",
     "plot_learning_curves",
     "plot_metric_boxplot",
+    "label_overlay",
     "representative_slice",
+    "save_label_slices",
     "save_overlay_figure",
 ]
 
@@ -171,6 +174,77 @@ def plot_metric_boxplot(
     ax.set_ylim(-0.02, 1.02)
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(title or f"{len(rows)} images")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return Path(png_path)
+
+
+LABEL_COLOURS = np.array(
+    [
+        (0.0, 0.0, 0.0),
+        (0.1, 0.9, 0.1),
+        (1.0, 0.55, 0.0),
+        (0.2, 0.5, 1.0),
+        (0.9, 0.1, 0.9),
+    ]
+)
+
+
+def label_overlay(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """RGB of a grey slice in [0, 1] with class ids 1, 2, ... in colours (alpha 0.5)."""
+    grey = np.clip(np.asarray(image, np.float32), 0, 1)
+    rgb = np.repeat(grey[..., None], 3, -1)
+    labels = np.asarray(labels).astype(np.int64)
+    colours = LABEL_COLOURS[labels % len(LABEL_COLOURS)]
+    inside = labels > 0
+    rgb[inside] = 0.5 * rgb[inside] + 0.5 * colours[inside]
+    return rgb
+
+
+def save_label_slices(
+    png_path: str | Path,
+    volume: np.ndarray,
+    truth: np.ndarray | None,
+    pred: np.ndarray,
+    *,
+    title: str = "",
+) -> Path:
+    """Axial and coronal middle slices of a volume: image | truth | prediction.
+
+    Args:
+        png_path: Output PNG.
+        volume: ``(D, H, W)`` or ``(D, H, W, 1)`` intensities (min-max scaled here).
+        truth: Class ids ``(D, H, W)`` or None.
+        pred: Predicted class ids ``(D, H, W)``.
+        title: Figure title.
+    """
+    vol = np.asarray(volume, np.float32)
+    vol = vol[..., 0] if vol.ndim == 4 else vol
+    span = float(vol.max() - vol.min())
+    vol = (vol - vol.min()) / span if span > 0 else np.zeros_like(vol)
+    centre = [
+        int(np.mean(np.nonzero(pred)[a])) if pred.any() else pred.shape[a] // 2
+        for a in range(3)
+    ]
+    views = {"axial": 2, "coronal": 1}
+    columns = [("image", None), ("truth", truth), ("prediction", pred)]
+    columns = [c for c in columns if c[0] != "truth" or truth is not None]
+    fig, axes = plt.subplots(
+        len(views), len(columns), figsize=(3.2 * len(columns), 3.2 * len(views))
+    )
+    for row, (view, axis) in enumerate(views.items()):
+        index = [slice(None)] * 3
+        index[axis] = centre[axis]
+        for col, (name, labels) in enumerate(columns):
+            ax = axes[row, col]
+            cut = vol[tuple(index)]
+            shown = cut if labels is None else label_overlay(cut, labels[tuple(index)])
+            ax.imshow(np.swapaxes(shown, 0, 1), cmap="gray", origin="lower")
+            ax.set_title(f"{view} {name}")
+            ax.axis("off")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
     plt.close(fig)

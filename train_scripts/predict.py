@@ -6,9 +6,11 @@ flip test-time augmentation) and written to ``--out``:
 
 * 2D images: ``<name>_mask.png`` (0/255 for one class, the class index for
   several), the input's height and width, and ``<name>_overlay.png``;
-* 3D volumes: ``<name>_mask.nii.gz`` for NIfTI inputs, else
-  ``<name>_mask.npy`` (uint8, the input's shape), and ``<name>_overlay.png``
-  (the slice with the most predicted foreground);
+* 3D volumes: ``<name>.nii.gz`` for NIfTI inputs (the Decathlon / nnU-Net
+  convention: a label map of the input's name, shape and affine, so it opens
+  aligned over the image in ITK-SNAP or 3D Slicer), else ``<name>_mask.npy``
+  (uint8, the input's shape), and ``<name>_overlay.png`` (the slice with the
+  most predicted foreground);
 * ``--save-probs`` adds ``<name>_probs.npy`` (float32 probabilities).
 
 2D images are scaled to [0, 1] like the training readers; volumes are z-scored
@@ -223,7 +225,12 @@ def predict_file(
     else:
         stem = volume_stem(path)
         nifti = path.name.lower().endswith((".nii", ".nii.gz"))
-        written["mask"] = out_dir / f"{stem}_mask.{'nii.gz' if nifti else 'npy'}"
+        written["mask"] = out_dir / (f"{stem}.nii.gz" if nifti else f"{stem}_mask.npy")
+        if written["mask"].resolve() == path.resolve():
+            raise ValueError(
+                f"Refusing to overwrite the input '{path}' with its label map: "
+                "choose another --out"
+            )
         save_volume(written["mask"], mask, meta["spacing"], affine=meta.get("affine"))
         index = representative_slice(mask)
         shown_image = image[index]

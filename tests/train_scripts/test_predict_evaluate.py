@@ -127,7 +127,8 @@ def test_predictor_on_volumes(tmp_path, tiny_checkpoint_3d, suffix):
     save_volume(path, volume, (2.0, 1.0, 1.0))
     argv = ["--checkpoint", str(tiny_checkpoint_3d), "--input", str(path)]
     assert predict.main([*argv, "--out", str(tmp_path / "out")]) == 0
-    mask, meta = load_volume(tmp_path / "out" / f"vol_mask{suffix}")
+    written = "vol.nii.gz" if suffix == ".nii.gz" else "vol_mask.npy"
+    mask, meta = load_volume(tmp_path / "out" / written)
     assert mask.shape == volume.shape
     assert meta["spacing"] == (2.0, 1.0, 1.0)
     assert (tmp_path / "out" / "vol_overlay.png").is_file()
