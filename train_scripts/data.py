@@ -64,6 +64,8 @@ class ImageSet:
         fov: Field-of-view masks ``(*spatial, 1)``, or None.
         spacing: Voxel size per image (volumes), or None.
         kind: The dataset specification it was loaded from.
+        normalization: How the images were scaled (``{"bit_depth": 12}`` for
+            16-bit files holding 12-bit data), or None.
     """
 
     images: list[np.ndarray]
@@ -72,6 +74,7 @@ class ImageSet:
     fov: list[np.ndarray] | None = None
     spacing: list[tuple[float, ...]] | None = None
     kind: str = ""
+    normalization: dict | None = None
 
     def __len__(self) -> int:
         """Number of images."""
@@ -108,6 +111,7 @@ class ImageSet:
             fov=None if self.fov is None else [self.fov[i] for i in rows],
             spacing=None if self.spacing is None else [self.spacing[i] for i in rows],
             kind=self.kind,
+            normalization=self.normalization,
         )
 
 
@@ -279,7 +283,9 @@ def load_dataset(
             ``isbi``, ``folder:PATH`` or ``volumes:PATH``.
         data_root: Folder of ``drive``/``isbi``.
         split: ``drive``: "training" (default) or "test"; ``isbi``: the
-            sub-folder, "train" by default.
+            sub-folder, "train" by default; ``folder:PATH`` and
+            ``volumes:PATH``: read ``PATH/split`` when given. Synthetic data
+            has no splits.
         n_classes: Classes of the labels (``folder:``/``volumes:``); > 1 reads
             integer labels as one-hot. Defaults to 1 (binary).
         n_images: Number of synthetic images. Defaults to 24 (2D) / 12 (3D).
@@ -296,6 +302,18 @@ def load_dataset(
         FileNotFoundError: If a folder or file is missing (it is named).
     """
     kind, _, argument = spec.partition(":")
+    if split is not None and kind in ("synthetic", "synthetic3d"):
+        raise ValueError(
+            f"--split applies to drive, isbi, folder: and volumes: datasets, not "
+            f"{spec!r}"
+        )
+    if split is not None and kind in ("folder", "volumes") and argument:
+        if not (Path(argument) / split).is_dir():
+            raise FileNotFoundError(
+                f"--split {split}: folder '{Path(argument) / split}' not found "
+                f"({kind}:PATH with --split reads PATH/{split})"
+            )
+        argument = str(Path(argument) / split)
     if kind == "synthetic":
         shape = (image_size or 128,) * 2
         images, masks = make_2d_dataset(
@@ -345,11 +363,13 @@ def load_dataset(
             n_classes=None if n_classes == 1 else n_classes,
             limit=limit,
         )
+        bits = {s.bit_depth for s in samples} - {None}
         return ImageSet(
             [s.image for s in samples],
             [s.mask for s in samples],
             [s.name for s in samples],
             kind=spec,
+            normalization={"bit_depth": max(bits)} if bits else None,
         )
     if kind == "volumes" and argument:
         return _load_volumes(Path(argument), n_classes, limit)
