@@ -250,6 +250,15 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         )
 
 
+class _LogLearningRate(keras.callbacks.Callback):
+    """Adds the optimizer's current ``learning_rate`` to the epoch logs (the CSV)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Logs the rate after the epoch's last step (a schedule's value there)."""
+        if logs is not None and "learning_rate" not in logs:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
 def _resume_epoch(out_dir: Path) -> int:
     """Epoch a ``BackupAndRestore`` backup in ``out_dir`` resumes from (0: none)."""
     meta = out_dir / BACKUP_DIR / "training_metadata.json"
@@ -318,18 +327,14 @@ def default_callbacks(
             Defaults to None.
 
     Returns:
-        The callbacks, the backup first (it restores the state before the
-        others start).
+        The callbacks, the backup last: at an epoch end it is written after
+        the checkpoints and the log row, so a run killed in between resumes
+        from the previous epoch and rewrites that row, never leaving a gap.
+        (It restores the state in ``on_train_begin``, which no other callback
+        depends on.)
     """
     mode = resolve_mode(monitor, mode)
-    callbacks: list[keras.callbacks.Callback] = []
-    if resume:
-        callbacks.append(
-            keras.callbacks.BackupAndRestore(
-                str(out_dir / BACKUP_DIR), double_checkpoint=True
-            )
-        )
-    callbacks += [
+    callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.TerminateOnNaN(),
         AtomicCheckpoint(
             out_dir / "best.h5",
@@ -339,6 +344,7 @@ def default_callbacks(
             settings=settings,
         ),
         AtomicCheckpoint(out_dir / "last.h5", settings=settings),
+        _LogLearningRate(),
         keras.callbacks.CSVLogger(str(out_dir / "metrics.csv"), append=append_csv),
     ]
     if reduce_on_plateau:
@@ -359,6 +365,12 @@ def default_callbacks(
     if tensorboard:
         callbacks.append(
             keras.callbacks.TensorBoard(str(out_dir / "tensorboard"), write_graph=False)
+        )
+    if resume:
+        callbacks.append(
+            keras.callbacks.BackupAndRestore(
+                str(out_dir / BACKUP_DIR), double_checkpoint=True
+            )
         )
     return callbacks
 
