@@ -311,3 +311,22 @@ def test_training_records_normalisation_and_warns_on_empty_masks(tmp_path, capsy
     assert normalization["bit_depth"] == 12
     assert 0.2 < normalization["mean"] < 0.6  # scaled by 4095, not 65535
     assert json.loads((out / "best.h5.json").read_text())["epoch"] == 1
+
+
+def test_readme_fault_table_lists_every_case():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## When things go wrong", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    assert len(rows) >= 20
+    for case in (
+        "--steps-per-epoch 0",
+        "16-bit",
+        "Ctrl-C",
+        "SIGKILL",
+        "NaN",
+        "--tile-size 62",
+        "1x1",
+        "--split test",
+        "Two trainings",
+    ):
+        assert case in section, case
