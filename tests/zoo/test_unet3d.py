@@ -57,12 +57,7 @@ def test_builders_are_registered_and_importable():
     [
         ("unet3d", (16, 16, 16, 1), 1, {}),
         ("unet3d", (8, 24, 32, 2), 3, {"bn": True, "deconv": True}),
-        (
-            "unet3d",
-            (None, None, None, 1),
-            2,
-            {"deconv": False, "interpolation": "linear"},
-        ),
+        ("unet3d", (None, None, None, 1), 2, {"deconv": False, "interpolation": "linear"}),
         ("unet25d", (32, 32, 5, 1), 1, {}),
         ("unet25d", (16, 48, 1, 2), 2, {}),
         ("unet25d", (32, 16, 4, 1), 1, {}),
