@@ -8,7 +8,11 @@ validation images whole and scores them. ``--out`` receives ``best.h5``,
 ``last.h5``, ``metrics.csv``, ``run.json`` (full configuration, seed, split and
 library versions), ``learning_curves.png`` and ``val_eval/`` (per-image scores,
 overlays, box plot). Running the same command again after an interruption
-resumes from the last completed epoch (``--no-resume`` starts over).
+resumes from the last completed epoch (``--no-resume`` starts over); a
+larger ``--epochs`` continues a finished run, and another configuration in
+the same ``--out`` is refused. Bad options, an unwritable or full ``--out``
+and a busy run folder are refused before any data or model work
+(:mod:`train_scripts.guards`).
 
 Examples:
     python -m train_scripts.cli --model unet_padding --dataset synthetic \

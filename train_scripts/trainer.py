@@ -14,6 +14,13 @@ A run writes into its ``out_dir``:
 * ``tensorboard/`` (optional) and ``run.json`` (when ``run_config`` is given):
   the configuration, seed and library versions.
 
+The run folder is locked while a run trains in it (a second one is refused).
+With ``run_config``, a folder is only resumed with the configuration in its
+``run.json``; a finished run continues from ``last.h5`` when ``epochs`` grew and
+is otherwise left untouched. A NaN loss stops the run with
+:class:`~train_scripts.guards.TrainingDivergedError`, the checkpoints holding
+the last good epoch.
+
 Example:
     >>> import zoo, tensorflow as tf
     >>> from data_pipelines.synthetic import make_2d_dataset
