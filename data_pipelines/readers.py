@@ -29,6 +29,9 @@ IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".gif", ".bmp", ".jpg", ".jpeg", ".np
 VOLUME_SUFFIXES = (".npy", ".npz", ".nii", ".nii.gz")
 """File suffixes recognised by :func:`load_volume` and :func:`save_volume`."""
 
+BIT_DEPTHS = (10, 12, 14, 16)
+"""Bit depths of data stored in 16-bit images (microscopy and X-ray cameras)."""
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -40,6 +43,8 @@ class Sample:
         mask: ``float32`` mask ``(H, W, K)`` with values in ``{0, 1}``.
         image_path: Path of the image file.
         label_path: Path of the label file.
+        bit_depth: Bits the image was scaled by (8 for ``uint8``, 10-16 for
+            ``uint16``), None for floating-point files.
     """
 
     name: str
@@ -47,6 +52,7 @@ class Sample:
     mask: np.ndarray
     image_path: Path
     label_path: Path
+    bit_depth: int | None = None
 
 
 def natural_key(name: str) -> list[int | str]:
@@ -103,6 +109,11 @@ def _read_raw(path: Path) -> np.ndarray:
             array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
         elif array.ndim == 3 and array.shape[-1] == 4:
             array = cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA)
+    if suffix == ".npy" and array.ndim == 3 and array.shape[-1] > 4:
+        raise ValueError(
+            f"'{path}' looks like a 3D volume (shape {array.shape}), not a 2D image "
+            "(H, W) or (H, W, C<=4); put volumes in a volumes:PATH dataset"
+        )
     if array.ndim not in (2, 3) or array.size == 0:
         raise ValueError(
             f"'{path}' holds an array of shape {array.shape}; expected a 2D image "
@@ -113,12 +124,38 @@ def _read_raw(path: Path) -> np.ndarray:
     return array
 
 
-def _scale_to_unit(array: np.ndarray, path: Path) -> np.ndarray:
-    """Scales an image to ``[0, 1]`` by its dtype (uint8, uint16) or value range."""
+def image_bit_depth(array: np.ndarray) -> int | None:
+    """Bits of an integer image; None for other dtypes.
+
+    8 for ``uint8``; for ``uint16`` the smallest of :data:`BIT_DEPTHS` that
+    holds its largest value.
+
+    Example:
+        >>> image_bit_depth(np.array([[0, 4000]], np.uint16))
+        12
+    """
+    if array.dtype == np.uint8:
+        return 8
+    if array.dtype != np.uint16:
+        return None
+    high = int(array.max())
+    return next(bits for bits in BIT_DEPTHS if high < 2**bits)
+
+
+def _scale_to_unit(
+    array: np.ndarray, path: Path, bit_depth: int | None = None
+) -> np.ndarray:
+    """Scales an image to ``[0, 1]`` by its bit depth (uint8, uint16) or range."""
     if array.dtype == np.uint8:
         return array.astype(np.float32) / 255.0
     if array.dtype == np.uint16:
-        return array.astype(np.float32) / 65535.0
+        bits = bit_depth or image_bit_depth(array)
+        if int(array.max()) >= 2**bits:
+            raise ValueError(
+                f"'{path}' has values up to {int(array.max())}, more than "
+                f"{bits}-bit data holds ({2**bits - 1})"
+            )
+        return array.astype(np.float32) / float(2**bits - 1)
     if array.dtype == np.bool_:
         return array.astype(np.float32)
     low, high = float(array.min()), float(array.max())
@@ -136,18 +173,24 @@ def _scale_to_unit(array: np.ndarray, path: Path) -> np.ndarray:
     )
 
 
-def read_image(path: str | Path, *, channels: int | None = None) -> np.ndarray:
+def read_image(
+    path: str | Path, *, channels: int | None = None, bit_depth: int | None = None
+) -> np.ndarray:
     """Reads a 2D image as ``float32`` ``(H, W, C)`` in ``[0, 1]``.
 
     PNG, TIF, BMP and JPG are decoded with OpenCV (colour returned in RGB order),
-    GIF with Pillow and NPY with NumPy. ``uint8`` is divided by 255, ``uint16`` by
-    65535; other dtypes are divided by the smallest of 1, 255 or 65535 that bounds
-    their values. A grayscale image gets a channel axis.
+    GIF with Pillow and NPY with NumPy. ``uint8`` is divided by 255; ``uint16`` by
+    ``2**bits - 1`` for its bit depth (``bit_depth``, or the smallest of 10, 12,
+    14 and 16 bits holding its values: 12-bit camera data stored in 16-bit PNGs
+    is not darkened 16-fold); other dtypes are divided by the smallest of 1, 255
+    or 65535 that bounds their values. A grayscale image gets a channel axis.
 
     Args:
         path: Image file.
         channels: Required number of channels, or None to accept what the file
             holds. Defaults to None.
+        bit_depth: Bits of ``uint16`` data (one value for a whole dataset).
+            Defaults to None (inferred from this file).
 
     Returns:
         The image, ``float32`` of shape ``(H, W, C)``.
@@ -164,7 +207,13 @@ def read_image(path: str | Path, *, channels: int | None = None) -> np.ndarray:
         ((584, 565, 3), dtype('float32'))
     """
     path = Path(path)
-    image = _scale_to_unit(_read_raw(path), path)
+    return _image_from_raw(_read_raw(path), path, channels, bit_depth)
+
+
+def _image_from_raw(
+    raw: np.ndarray, path: Path, channels: int | None, bit_depth: int | None
+) -> np.ndarray:
+    image = _scale_to_unit(raw, path, bit_depth)
     if image.ndim == 2:
         image = image[..., None]
     if channels is not None and image.shape[-1] != channels:
@@ -333,6 +382,9 @@ def load_folder_pairs(
             the channel count of the first. Defaults to None.
         limit: Read only the first ``limit`` pairs. Defaults to None (all).
 
+    16-bit images are all scaled by one bit depth, the largest any of them
+    needs (:func:`image_bit_depth`), recorded in each :class:`Sample`.
+
     Returns:
         One :class:`Sample` per pair.
 
@@ -372,17 +424,24 @@ def load_folder_pairs(
                 f"Label '{label_path}' has no image in '{root / image_dir}'"
             )
     stems = sorted(images, key=natural_key)[:limit]
+    raws = {stem: _read_raw(images[stem]) for stem in stems}
+    bits16 = max(
+        (image_bit_depth(r) for r in raws.values() if r.dtype == np.uint16),
+        default=None,
+    )
     samples = []
     for stem in stems:
         image_path, label_path = images[stem], by_image_stem[stem]
-        image = read_image(image_path, channels=channels)
+        raw = raws.pop(stem)
+        depth = bits16 if raw.dtype == np.uint16 else image_bit_depth(raw)
+        image = _image_from_raw(raw, image_path, channels, depth)
         if channels is None:
             channels = image.shape[-1]
         mask = read_mask(
             label_path, binary=binary, n_classes=n_classes, class_values=class_values
         )
         _check_same_size(image, mask, image_path, label_path)
-        samples.append(Sample(stem, image, mask, image_path, label_path))
+        samples.append(Sample(stem, image, mask, image_path, label_path, depth))
     return samples
 
 

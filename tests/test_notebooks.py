@@ -10,14 +10,13 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-DRIVE = NOTEBOOKS.parent.parent / "shared" / "data" / "drive"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["quickstart", "drive", "volumes_3d"])
-def test_notebook_runs(name, tmp_path, monkeypatch):
-    if name == "drive" and not (DRIVE / "training").is_dir():
-        pytest.skip(f"DRIVE not found at {DRIVE}")
+def test_notebook_runs(name, tmp_path, monkeypatch, request):
+    if name == "drive":
+        request.getfixturevalue("shared_data")  # skips, or fails under CI
     monkeypatch.setenv("ZOO_RUNS_DIR", str(tmp_path))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
     notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)

@@ -8,7 +8,11 @@ validation images whole and scores them. ``--out`` receives ``best.h5``,
 ``last.h5``, ``metrics.csv``, ``run.json`` (full configuration, seed, split and
 library versions), ``learning_curves.png`` and ``val_eval/`` (per-image scores,
 overlays, box plot). Running the same command again after an interruption
-resumes from the last completed epoch (``--no-resume`` starts over).
+resumes from the last completed epoch (``--no-resume`` starts over); a
+larger ``--epochs`` continues a finished run, and another configuration in
+the same ``--out`` is refused. Bad options, an unwritable or full ``--out``
+and a busy run folder are refused before any data or model work
+(:mod:`train_scripts.guards`).
 
 Examples:
     python -m train_scripts.cli --model unet_padding --dataset synthetic \
@@ -22,9 +26,11 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import errno
 import inspect
 import json
 import math
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -47,6 +53,19 @@ from train_scripts.data import (
     split_by_image,
 )
 from train_scripts.evaluate import evaluate_model
+from train_scripts.guards import (
+    TrainingDivergedError,
+    check_free_space,
+    check_image_sizes,
+    check_out_dir,
+    check_training_args,
+    empty_masks,
+    intensity_stats,
+    parse_json_object,
+    run_lock,
+    training_bytes,
+    warn,
+)
 from train_scripts.plots import plot_learning_curves
 from train_scripts.predict import model_for_tiles, parse_size
 from train_scripts.trainer import make_optimizer, train
@@ -263,13 +282,13 @@ def build_parser(family: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _patch(text: str, rank: int) -> tuple[int, ...]:
-    size = parse_size(text)
+def _patch(text: str, rank: int, flag: str = "--patch-size") -> tuple[int, ...]:
+    size = parse_size(text, flag=flag)
     if len(size) == 1:
         size = size * rank
     if len(size) != rank or min(size) < 1:
         raise ValueError(
-            f"--patch-size needs 1 or {rank} positive values for {rank}D data. "
+            f"{flag} needs 1 or {rank} positive values for {rank}D data. "
             f"Received: {text!r}"
         )
     return size
@@ -385,13 +404,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     Raises:
         ValueError, FileNotFoundError: On a bad option or missing data.
     """
-    out = Path(args.out)
+    check_training_args(args)
+    out = check_out_dir(args.out)
     keras.utils.set_random_seed(args.seed)
-    model_kwargs = json.loads(args.model_kwargs)
-    if not isinstance(model_kwargs, dict):
-        raise ValueError(
-            f"--model-kwargs must be a JSON object. Received: {args.model_kwargs!r}"
-        )
+    model_kwargs = parse_json_object(args.model_kwargs, flag="--model-kwargs")
     dataset = load_dataset(
         args.dataset,
         data_root=args.data_root,
@@ -411,9 +427,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     rank = dataset.rank
     patch = _patch(args.patch_size, rank)
+    check_image_sizes(dataset.names, dataset.images, patch)
+    empty = empty_masks(dataset.names, dataset.masks)
+    if empty:
+        shown = ", ".join(empty[:10]) + (" ..." if len(empty) > 10 else "")
+        warn(f"{len(empty)} of {len(dataset)} label masks are all zero: {shown}")
     model = build_model(
         args.model, patch, dataset.channels, args.n_classes, model_kwargs
     )
+    check_free_space(out, training_bytes(model))
     target_fn = _target_adapter(model, rank)
     augment = None
     if not args.no_augment:
@@ -478,6 +500,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         tensorboard=args.tensorboard,
         reduce_on_plateau=args.schedule == "plateau",
         run_config=config,
+        checkpoint_settings={
+            "normalization": {
+                **(dataset.normalization or {}),
+                **intensity_stats(train_set.images),
+            }
+        },
         verbose=args.verbose,
     )
     seconds = time.perf_counter() - start
@@ -493,7 +521,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if val_set is not None and not args.no_final_eval:
         best = keras.models.load_model(result.best_checkpoint, compile=False)
         tile = (
-            None if args.eval_tile_size is None else _patch(args.eval_tile_size, rank)
+            None
+            if args.eval_tile_size is None
+            else _patch(args.eval_tile_size, rank, "--eval-tile-size")
         )
         best, tile = model_for_tiles(best, tile)
         _, scores = evaluate_model(
@@ -512,14 +542,40 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+def _where_stopped(out: str) -> str:
+    """Which epoch the checkpoints in ``out`` hold, in words."""
+    sidecar = Path(out) / "last.h5.json"
+    if not sidecar.is_file():
+        return f"no epoch was completed in '{out}'"
+    epoch = json.loads(sidecar.read_text())["epoch"]
+    return f"'{out}' holds the checkpoints of epoch {epoch} (intact)"
+
+
 def main(argv: list[str] | None = None, *, family: str | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    args = build_parser(family).parse_args(argv)
+    parser = build_parser(family)
+    args = parser.parse_args(argv)
+    command = f"{parser.prog} {shlex.join(sys.argv[1:] if argv is None else argv)}"
     try:
-        summary = run(args)
-    except (FileNotFoundError, ValueError, json.JSONDecodeError) as err:
+        with run_lock(check_out_dir(args.out)):
+            summary = run(args)
+    except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except TrainingDivergedError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"interrupted: {_where_stopped(args.out)}; resume with: {command}")
+        return 130
+    except OSError as err:
+        what = "the disk is full" if err.errno == errno.ENOSPC else err.strerror
+        print(
+            f"error: {what} ('{err.filename or args.out}'): "
+            f"{_where_stopped(args.out)}; free space and resume with: {command}",
+            file=sys.stderr,
+        )
+        return 1
     print(f"best checkpoint: {summary['best_checkpoint']}")
     if "val_eval" in summary:
         shown = {k: round(summary["val_eval"][k], 4) for k in ("dice", "iou", "auc")}

@@ -80,6 +80,8 @@ class ImageSet:
         kind: The dataset specification it was loaded from.
         affine: Voxel-to-world matrix per volume (NIfTI datasets), or None.
         class_names: Name of each mask channel, or None.
+        normalization: How the images were scaled (``{"bit_depth": 12}`` for
+            16-bit files holding 12-bit data), or None.
     """
 
     images: list[np.ndarray]
@@ -90,6 +92,7 @@ class ImageSet:
     kind: str = ""
     affine: list[np.ndarray] | None = None
     class_names: list[str] | None = None
+    normalization: dict | None = None
 
     def __len__(self) -> int:
         """Number of images."""
@@ -128,6 +131,7 @@ class ImageSet:
             kind=self.kind,
             affine=None if self.affine is None else [self.affine[i] for i in rows],
             class_names=self.class_names,
+            normalization=self.normalization,
         )
 
 
@@ -314,7 +318,8 @@ def load_dataset(
         data_root: Folder of ``drive``/``isbi``/``msd``.
         split: ``drive``: "training" (default) or "test"; ``isbi``: the
             sub-folder, "train" by default; ``msd``: "training" (default) or
-            "test".
+            "test"; ``folder:PATH`` and ``volumes:PATH``: read ``PATH/split``
+            when given. Synthetic data has no splits.
         n_classes: Classes of the labels (``folder:``/``volumes:``/``msd``); > 1
             reads integer labels as one-hot. Defaults to 1 (binary; for ``msd``:
             the classes of ``dataset.json``, else 3).
@@ -332,6 +337,18 @@ def load_dataset(
         FileNotFoundError: If a folder or file is missing (it is named).
     """
     kind, _, argument = spec.partition(":")
+    if split is not None and kind in ("synthetic", "synthetic3d"):
+        raise ValueError(
+            f"--split applies to drive, isbi, msd, folder: and volumes: datasets, not "
+            f"{spec!r}"
+        )
+    if split is not None and kind in ("folder", "volumes") and argument:
+        if not (Path(argument) / split).is_dir():
+            raise FileNotFoundError(
+                f"--split {split}: folder '{Path(argument) / split}' not found "
+                f"({kind}:PATH with --split reads PATH/{split})"
+            )
+        argument = str(Path(argument) / split)
     if kind == "synthetic":
         shape = (image_size or 128,) * 2
         images, masks = make_2d_dataset(
@@ -384,11 +401,13 @@ def load_dataset(
             n_classes=None if n_classes == 1 else n_classes,
             limit=limit,
         )
+        bits = {s.bit_depth for s in samples} - {None}
         return ImageSet(
             [s.image for s in samples],
             [s.mask for s in samples],
             [s.name for s in samples],
             kind=spec,
+            normalization={"bit_depth": max(bits)} if bits else None,
         )
     if kind == "volumes" and argument:
         return _load_volumes(Path(argument), n_classes, limit)

@@ -46,6 +46,7 @@ from scipy import ndimage
 
 from losses import evaluation
 from train_scripts.data import ImageSet, in_model_layout, load_dataset, parse_names
+from train_scripts.guards import check_out_dir, check_tile_size
 from train_scripts.plots import (
     plot_metric_boxplot,
     representative_slice,
@@ -354,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        check_out_dir(args.out)
         model = load_checkpoint(args.checkpoint)
         dataset = load_dataset(
             args.dataset,
@@ -366,9 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         names = parse_names(args.images)
         if names:
             dataset = dataset.subset(names)
-        model, tile = model_for_tiles(
-            model, resolve_tile_size(parse_size(args.tile_size), model_rank(model))
-        )
+        tile = resolve_tile_size(parse_size(args.tile_size), model_rank(model))
+        if tile is not None:
+            tile = check_tile_size(model, tile)
+        model, tile = model_for_tiles(model, tile)
         evaluate_model(
             model,
             dataset,

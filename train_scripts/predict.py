@@ -47,8 +47,16 @@ from train_scripts.data import (
     to_model_layout,
     volume_stem,
 )
+from train_scripts.guards import (
+    MIN_SIDE,
+    check_out_dir,
+    check_tile_size,
+    intensity_mismatch,
+    warn,
+)
 from train_scripts.plots import overlay, representative_slice
 from zoo.inference import predict_tiled, probabilities_to_mask, with_input_size
+from zoo.settings import read_settings
 
 __all__ = [
     "add_tiling_arguments",
@@ -56,6 +64,7 @@ __all__ = [
     "list_inputs",
     "load_checkpoint",
     "main",
+    "normalization_of",
     "model_for_tiles",
     "model_rank",
     "parse_size",
@@ -75,10 +84,34 @@ def load_checkpoint(path: str | Path) -> keras.Model:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint not found: '{path}'")
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    kinds = {b"\x89HDF\r\n\x1a\n": ".h5", b"PK\x03\x04": ".keras"}
+    kind = next((k for m, k in kinds.items() if magic.startswith(m)), None)
+    if kind is None:
+        raise ValueError(f"'{path}' is not a Keras checkpoint (.h5 or .keras file)")
+    if path.suffix.lower() in (".h5", ".hdf5", ".keras") and (
+        (kind == ".keras") != (path.suffix.lower() == ".keras")
+    ):
+        raise ValueError(
+            f"'{path}' is really a {kind} file; rename it to end in {kind}"
+        )
     try:
         return keras.models.load_model(path, compile=False)
-    except (OSError, ValueError, TypeError, KeyError) as err:
-        raise ValueError(f"Cannot load checkpoint '{path}': {err}") from err
+    except Exception as err:  # noqa: BLE001 - h5py/zip/Keras errors differ
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ValueError(
+            f"Cannot load checkpoint '{path}': truncated or corrupt "
+            f"({type(err).__name__}: {reason[:200]})"
+        ) from err
+
+
+def normalization_of(path: str | Path) -> dict:
+    """The input normalisation recorded in a checkpoint (``{}`` when none)."""
+    try:
+        return dict(read_settings(path).get("normalization") or {})
+    except ValueError:
+        return {}
 
 
 def model_for_tiles(
@@ -137,16 +170,32 @@ def list_inputs(path: str | Path, rank: int) -> list[Path]:
     return files
 
 
-def read_input(path: Path, model: keras.Model) -> tuple[np.ndarray, dict]:
+def read_input(
+    path: Path, model: keras.Model, normalization: dict | None = None
+) -> tuple[np.ndarray, dict]:
     """Reads one input as the model expects it: ``(*spatial, C)`` float32.
+
+    Args:
+        path: Image or volume file.
+        model: The model it is for.
+        normalization: The training normalisation recorded in the checkpoint
+            (:func:`normalization_of`): 16-bit images are scaled by its
+            ``bit_depth``, and an image whose intensities differ grossly from
+            its ``mean``/``std`` gets a warning. Defaults to None.
 
     Raises:
         ValueError: If the file is unreadable or its channel count differs from
             the model's (the message names the file and both counts).
     """
+    normalization = normalization or {}
     channels = int(model.input_shape[-1])
     if model_rank(model) == 2:
-        image = read_image(path)
+        bits = normalization.get("bit_depth")
+        image = read_image(path, bit_depth=bits if bits and bits > 8 else None)
+        if "mean" in normalization:
+            mismatch = intensity_mismatch(image, normalization)
+            if mismatch:
+                warn(f"'{path}': {mismatch}")
         if image.shape[-1] != channels:
             raise ValueError(
                 f"'{path}' has {image.shape[-1]} channel(s) but the model takes "
@@ -192,16 +241,28 @@ def predict_file(
     threshold: float = 0.5,
     batch_size: int = 4,
     save_probs: bool = False,
+    normalization: dict | None = None,
 ) -> dict[str, Path]:
     """Predicts one file and writes its mask and overlay.
 
     Returns:
         The written files by kind (``mask``, ``overlay``, ``probs``).
+
+    Raises:
+        ValueError: If the file is unreadable, holds NaN/inf, has the wrong
+            channels, or is smaller than ``MIN_SIDE`` (or the tile) on an axis.
     """
-    image, meta = read_input(path, model)
+    image, meta = read_input(path, model, normalization)
     volume = model_rank(model) == 3
     if volume:
         image = to_model_layout(image, model.name)
+    tile = tile_size or model.input_shape[1:-1]
+    smallest = [min(MIN_SIDE, t or MIN_SIDE) for t in tile]
+    if any(s < m for s, m in zip(image.shape[:-1], smallest, strict=True)):
+        raise ValueError(
+            f"'{path}' is {image.shape[:-1]}: too small to segment (each side needs "
+            f">= {smallest})"
+        )
     probs = predict_tiled(
         model,
         image,
@@ -245,11 +306,23 @@ def predict_file(
     return written
 
 
-def parse_size(text: str | None) -> tuple[int, ...] | None:
-    """``"64"`` -> ``(64,)``, ``"32,64,64"`` -> ``(32, 64, 64)``, None -> None."""
+def parse_size(
+    text: str | None, *, flag: str = "--tile-size"
+) -> tuple[int, ...] | None:
+    """``"64"`` -> ``(64,)``, ``"32,64,64"`` -> ``(32, 64, 64)``, None -> None.
+
+    Raises:
+        ValueError: Naming ``flag`` if ``text`` is not comma-separated integers.
+    """
     if text is None:
         return None
-    return tuple(int(t) for t in str(text).split(","))
+    try:
+        return tuple(int(t) for t in str(text).split(","))
+    except ValueError as err:
+        raise ValueError(
+            f"{flag} takes integers separated by commas, e.g. 96 or 32,64,64. "
+            f"Received: {text!r}"
+        ) from err
 
 
 def resolve_tile_size(
@@ -309,12 +382,15 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (1 if a file failed)."""
     args = build_parser().parse_args(argv)
     try:
+        out = check_out_dir(args.out)
         model = load_checkpoint(args.checkpoint)
+        normalization = normalization_of(args.checkpoint)
         rank = model_rank(model)
         files = list_inputs(args.input, rank)
-        model, tile = model_for_tiles(
-            model, resolve_tile_size(parse_size(args.tile_size), rank)
-        )
+        tile = resolve_tile_size(parse_size(args.tile_size), rank)
+        if tile is not None:
+            tile = check_tile_size(model, tile)
+        model, tile = model_for_tiles(model, tile)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -324,13 +400,14 @@ def main(argv: list[str] | None = None) -> int:
             written = predict_file(
                 model,
                 path,
-                Path(args.out),
+                out,
                 tile_size=tile,
                 overlap=args.overlap,
                 tta=args.tta,
                 threshold=args.threshold,
                 batch_size=args.batch_size,
                 save_probs=args.save_probs,
+                normalization=normalization,
             )
         except (FileNotFoundError, ValueError) as err:
             failed += 1

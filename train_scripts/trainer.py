@@ -14,6 +14,13 @@ A run writes into its ``out_dir``:
 * ``tensorboard/`` (optional) and ``run.json`` (when ``run_config`` is given):
   the configuration, seed and library versions.
 
+The run folder is locked while a run trains in it (a second one is refused).
+With ``run_config``, a folder is only resumed with the configuration in its
+``run.json``; a finished run continues from ``last.h5`` when ``epochs`` grew and
+is otherwise left untouched. A NaN loss stops the run with
+:class:`~train_scripts.guards.TrainingDivergedError`, the checkpoints holding
+the last good epoch.
+
 Example:
     >>> import zoo, tensorflow as tf
     >>> from data_pipelines.synthetic import make_2d_dataset
@@ -30,18 +37,34 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime
+import errno
+import functools
 import importlib.metadata
 import importlib.util
 import json
+import logging
 import math
 import os
 import platform
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import keras
 import tensorflow as tf
+
+from train_scripts.guards import (
+    TrainingDivergedError,
+    check_free_space,
+    check_out_dir,
+    config_changes,
+    repair_backup,
+    run_lock,
+    training_bytes,
+    warn,
+)
+from zoo.settings import write_settings
 
 __all__ = [
     "AtomicCheckpoint",
@@ -54,6 +77,16 @@ __all__ = [
 ]
 
 BACKUP_DIR = "backup"
+
+
+class _DropLegacyH5Notice(logging.Filter):
+    """Keras logs "HDF5 is legacy" at every ``.h5`` save; ``.h5`` is our choice."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "considered legacy" not in record.getMessage()
+
+
+logging.getLogger("absl").addFilter(_DropLegacyH5Notice())
 
 
 @dataclasses.dataclass
@@ -136,6 +169,15 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             "auto".
         initial_best: Best value already reached (e.g. before a resume); the
             file is only replaced by a strictly better epoch. Defaults to None.
+        settings: Inference settings stored inside every saved file
+            (:mod:`zoo.settings`), e.g. the input normalisation. Defaults to
+            None.
+
+    An epoch whose loss is NaN or infinite is never saved, so the files keep
+    the last good model when ``TerminateOnNaN`` stops a run. Before writing,
+    the disk must have room for the file (the size of the previous one): a
+    full disk raises ``OSError(ENOSPC)`` before HDF5 starts writing, and the
+    temporary file of a failed save is removed.
 
     Raises:
         ValueError: If ``filepath`` does not end in ``.h5``/``.keras``; at an
@@ -149,9 +191,11 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         monitor: str | None = None,
         mode: str = "auto",
         initial_best: float | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.filepath = Path(filepath)
+        self.settings = dict(settings) if settings else None
         if self.filepath.suffix not in (".h5", ".keras"):
             raise ValueError(
                 "`filepath` must end in '.h5' or '.keras'. "
@@ -171,6 +215,8 @@ class AtomicCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         """Saves the model if this epoch is the best (or always, without monitor)."""
         logs = dict(logs or {})
+        if not math.isfinite(float(logs.get("loss", 0.0))):
+            return
         value = None
         if self.monitor is not None:
             if self.monitor not in logs:
@@ -185,8 +231,21 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         self.filepath.parent.mkdir(parents=True, exist_ok=True)
         path = self.filepath
         tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-        self.model.save(tmp, overwrite=True)
-        os.replace(tmp, self.filepath)
+        needed = (
+            path.stat().st_size
+            if path.is_file()
+            else 3 * 4 * int(self.model.count_params())
+        )
+        if shutil.disk_usage(path.parent).free < needed:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        try:
+            self.model.save(tmp, overwrite=True)
+            if self.settings:
+                write_settings(tmp, self.settings)
+            os.replace(tmp, self.filepath)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         _write_json_atomic(
             self.filepath.with_name(self.filepath.name + ".json"),
             {
@@ -196,6 +255,15 @@ class AtomicCheckpoint(keras.callbacks.Callback):
                 "logs": {k: float(v) for k, v in logs.items()},
             },
         )
+
+
+class _LogLearningRate(keras.callbacks.Callback):
+    """Adds the optimizer's current ``learning_rate`` to the epoch logs (the CSV)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Logs the rate after the epoch's last step (a schedule's value there)."""
+        if logs is not None and "learning_rate" not in logs:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
 
 
 def _resume_epoch(out_dir: Path) -> int:
@@ -245,6 +313,7 @@ def default_callbacks(
     reduce_on_plateau: bool = False,
     initial_best: float | None = None,
     append_csv: bool = False,
+    settings: Mapping[str, Any] | None = None,
 ) -> list[keras.callbacks.Callback]:
     """The standard callbacks of a run.
 
@@ -261,25 +330,28 @@ def default_callbacks(
         initial_best: Best ``monitor`` value of an interrupted run.
         append_csv: Append to an existing ``metrics.csv`` (resume). Defaults
             to False.
+        settings: Inference settings stored in ``best.h5`` and ``last.h5``.
+            Defaults to None.
 
     Returns:
-        The callbacks, the backup first (it restores the state before the
-        others start).
+        The callbacks, the backup last: at an epoch end it is written after
+        the checkpoints and the log row, so a run killed in between resumes
+        from the previous epoch and rewrites that row, never leaving a gap.
+        (It restores the state in ``on_train_begin``, which no other callback
+        depends on.)
     """
     mode = resolve_mode(monitor, mode)
-    callbacks: list[keras.callbacks.Callback] = []
-    if resume:
-        callbacks.append(
-            keras.callbacks.BackupAndRestore(
-                str(out_dir / BACKUP_DIR), double_checkpoint=True
-            )
-        )
-    callbacks += [
+    callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.TerminateOnNaN(),
         AtomicCheckpoint(
-            out_dir / "best.h5", monitor=monitor, mode=mode, initial_best=initial_best
+            out_dir / "best.h5",
+            monitor=monitor,
+            mode=mode,
+            initial_best=initial_best,
+            settings=settings,
         ),
-        AtomicCheckpoint(out_dir / "last.h5"),
+        AtomicCheckpoint(out_dir / "last.h5", settings=settings),
+        _LogLearningRate(),
         keras.callbacks.CSVLogger(str(out_dir / "metrics.csv"), append=append_csv),
     ]
     if reduce_on_plateau:
@@ -300,6 +372,12 @@ def default_callbacks(
     if tensorboard:
         callbacks.append(
             keras.callbacks.TensorBoard(str(out_dir / "tensorboard"), write_graph=False)
+        )
+    if resume:
+        callbacks.append(
+            keras.callbacks.BackupAndRestore(
+                str(out_dir / BACKUP_DIR), double_checkpoint=True
+            )
         )
     return callbacks
 
@@ -403,6 +481,62 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def _holding_run_lock(fit_fn):
+    """Runs ``fit_fn`` holding the lock of its ``out_dir`` (keyword-only)."""
+
+    @functools.wraps(fit_fn)
+    def wrapper(*args, **kwargs):
+        out_dir = check_out_dir(kwargs["out_dir"], flag="out_dir")
+        with run_lock(out_dir):
+            return fit_fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _completed_epochs(out_dir: Path) -> int:
+    sidecar = out_dir / "last.h5.json"
+    if not sidecar.is_file():
+        return 0
+    return int(json.loads(sidecar.read_text())["epoch"])
+
+
+def _continued_epoch(out_dir: Path, run_config: Mapping[str, Any], epochs: int) -> int:
+    """Where a run folder with a ``run.json`` continues (0: a new run).
+
+    An unfinished run resumes from its backup (0 here); a finished run is
+    continued from ``last.h5`` only when ``epochs`` grew.
+
+    Raises:
+        ValueError: If the folder's run has another configuration, or it is
+            finished and ``epochs`` did not grow.
+    """
+    run_json = out_dir / "run.json"
+    if not run_json.is_file():
+        return 0
+    record = json.loads(run_json.read_text())
+    previous = record.get("config", {})
+    changes = config_changes(previous, run_config)
+    if changes:
+        raise ValueError(
+            f"'{out_dir}' holds a run with another configuration "
+            f"({'; '.join(changes)}); use the original options to resume it, "
+            "--no-resume to start over there, or a new --out"
+        )
+    if "finished" not in record or (out_dir / BACKUP_DIR).exists():
+        return 0
+    done = _completed_epochs(out_dir)
+    planned = int(previous.get("epochs", done))
+    if epochs <= planned or not done:
+        stopped = f" ({record['stopped']})" if "stopped" in record else ""
+        raise ValueError(
+            f"'{out_dir}' already holds a finished {planned}-epoch run{stopped}; "
+            "raise --epochs to continue it, or use --no-resume to start over there, "
+            "or a new --out"
+        )
+    return done
+
+
+@_holding_run_lock
 def train(
     model: keras.Model,
     train_data: tf.data.Dataset,
@@ -424,6 +558,7 @@ def train(
     tensorboard: bool = False,
     reduce_on_plateau: bool = False,
     run_config: Mapping[str, Any] | None = None,
+    checkpoint_settings: Mapping[str, Any] | None = None,
     verbose: int | str = "auto",
 ) -> TrainResult:
     """Compile ``model`` and fit it on ``tf.data`` input, checkpointing to ``.h5``.
@@ -455,15 +590,27 @@ def train(
             to False.
         run_config: Configuration to record in ``run.json`` with the library
             versions (a resumed run keeps the first ``started`` time and adds
-            a ``resumed_at`` entry). Defaults to None (no ``run.json``).
+            a ``resumed_at`` entry). With ``resume``, a run folder is resumed
+            only with the configuration in its ``run.json`` (the epoch count
+            may grow: a finished run then continues from ``last.h5`` with the
+            learning-rate schedule at its step). Defaults to None (no
+            ``run.json``).
+        checkpoint_settings: Inference settings stored inside the
+            checkpoints (:mod:`zoo.settings`). Defaults to None.
         verbose: ``model.fit`` verbosity (progress bar by default).
+
+    The run folder is locked (:func:`train_scripts.guards.run_lock`) while
+    training: a second training into it is refused.
 
     Returns:
         A :class:`TrainResult` with the history and the files written.
 
     Raises:
-        ValueError: If ``epochs`` < 1, the training data is empty, or
-            ``tensorboard`` is set but the package is not installed.
+        ValueError: If ``epochs`` < 1, the training data is empty,
+            ``tensorboard`` is set but the package is not installed, the run
+            folder is in use, full or not writable, or it holds another run.
+        TrainingDivergedError: If the loss became NaN or infinite (the checkpoints
+            keep the last good epoch).
     """
     if epochs < 1:
         raise ValueError(f"`epochs` must be >= 1. Received: epochs={epochs}")
@@ -475,17 +622,29 @@ def train(
             "(pip install tensorboard)."
         )
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_free_space(out_dir, training_bytes(model), flag="out_dir")
     monitor = monitor or ("val_loss" if val_data is not None else "loss")
     mode = resolve_mode(monitor, mode)
     if optimizer is None:
         optimizer = keras.optimizers.Adam(learning_rate)
     model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics or []))
 
-    start_epoch = _resume_epoch(out_dir) if resume else 0
+    if resume:
+        notice = repair_backup(out_dir / BACKUP_DIR)
+        if notice:
+            warn(notice)
+    continued = (
+        _continued_epoch(out_dir, run_config, epochs)
+        if resume and run_config is not None
+        else 0
+    )
+    start_epoch = continued or (_resume_epoch(out_dir) if resume else 0)
+    if continued:
+        model.load_weights(out_dir / "last.h5")
+        if steps_per_epoch is not None:
+            model.optimizer.build(model.trainable_variables)
+            model.optimizer.iterations.assign(continued * steps_per_epoch)
     if not resume and (out_dir / BACKUP_DIR).exists():
-        import shutil
-
         shutil.rmtree(out_dir / BACKUP_DIR)
     csv_path = out_dir / "metrics.csv"
     if start_epoch:
@@ -502,6 +661,9 @@ def train(
             record.setdefault("resumed_at", []).append(
                 {"epoch": start_epoch, "time": datetime.datetime.now().isoformat()}
             )
+            record["config"] = {**record["config"], "epochs": epochs}
+            for key in ("finished", "stopped"):
+                record.pop(key, None)
         else:
             record = {
                 "started": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -528,6 +690,7 @@ def train(
             reduce_on_plateau=reduce_on_plateau,
             initial_best=initial_best,
             append_csv=bool(start_epoch),
+            settings=checkpoint_settings,
         ),
         *callbacks,
     ]
@@ -536,9 +699,11 @@ def train(
             train_data,
             validation_data=val_data,
             epochs=epochs,
+            initial_epoch=start_epoch,
             steps_per_epoch=steps_per_epoch,
             validation_steps=validation_steps,
             callbacks=all_callbacks,
+            shuffle=False,  # tf.data input is shuffled by its pipeline
             verbose=verbose,
         )
     finally:
@@ -548,13 +713,27 @@ def train(
             csv_file = getattr(callback, "csv_file", None)
             if isinstance(callback, keras.callbacks.CSVLogger) and csv_file:
                 csv_file.close()
+    losses = history.history.get("loss", [])
+    diverged = None
+    if losses and not math.isfinite(float(losses[-1])):
+        diverged = (
+            f"the loss became {float(losses[-1])} in epoch {start_epoch + len(losses)}"
+        )
     if run_config is not None:
         record = json.loads((out_dir / "run.json").read_text())
         record["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+        if diverged:
+            record["stopped"] = diverged
         best_state = out_dir / "best.h5.json"
         if best_state.is_file():
             record["best"] = json.loads(best_state.read_text())
         _write_json_atomic(out_dir / "run.json", record)
+    if diverged:
+        kept = _completed_epochs(out_dir)
+        raise TrainingDivergedError(
+            f"Training stopped: {diverged}. '{out_dir / 'last.h5'}' keeps the last "
+            f"good epoch ({kept}); lower --lr or check the data"
+        )
     return TrainResult(
         history={k: [float(v) for v in vs] for k, vs in history.history.items()},
         out_dir=out_dir,

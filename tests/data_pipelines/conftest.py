@@ -1,4 +1,8 @@
-"""Fixtures for the data pipeline tests: the shared DRIVE / ISBI copies, read once."""
+"""Fixtures for the data pipeline tests: the shared DRIVE / ISBI copies, read once.
+
+They need the root ``shared_data`` fixture, which skips when the data is absent
+and fails under CI.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +12,15 @@ import pytest
 
 from data_pipelines.readers import load_drive
 
-DATA_ROOT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
-
-def _require(path: Path) -> Path:
-    if not path.is_dir():
-        pytest.skip(f"shared data not found at {path}")
-    return path
+@pytest.fixture(scope="session")
+def drive_root(shared_data) -> Path:
+    return shared_data / "drive"
 
 
 @pytest.fixture(scope="session")
-def drive_root() -> Path:
-    return _require(DATA_ROOT / "drive")
-
-
-@pytest.fixture(scope="session")
-def isbi_root() -> Path:
-    return _require(DATA_ROOT / "isbi2012_membrane")
+def isbi_root(shared_data) -> Path:
+    return shared_data / "isbi2012_membrane"
 
 
 @pytest.fixture(scope="session")

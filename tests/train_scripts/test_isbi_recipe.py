@@ -10,17 +10,15 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ISBI = REPO_ROOT.parent / "shared" / "data" / "isbi2012_membrane"
 
 
 @pytest.mark.slow
-def test_isbi_recipe_smoke(tmp_path):
-    if not (ISBI / "train").is_dir():
-        pytest.skip(f"ISBI data not found at {ISBI}")
+def test_isbi_recipe_smoke(tmp_path, shared_data):
+    isbi = shared_data / "isbi2012_membrane"
     env = {
         **os.environ,
         "TF_CPP_MIN_LOG_LEVEL": "3",
-        "DATA_ROOT": str(ISBI),
+        "DATA_ROOT": str(isbi),
         "OUT": str(tmp_path / "isbi"),
         "EPOCHS": "1",
         "STEPS": "2",

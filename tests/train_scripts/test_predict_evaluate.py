@@ -16,7 +16,6 @@ from train_scripts import evaluate, predict
 from train_scripts.data import ImageSet
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DRIVE = REPO_ROOT.parent / "shared" / "data" / "drive"
 PRETRAINED = REPO_ROOT / "pretrained" / "drive_vessels.h5"
 
 
@@ -156,13 +155,12 @@ def test_evaluate_cli_on_a_folder_dataset(tmp_path, tiny_checkpoint_2d, capsys):
     assert "Unknown image names ['7']" in capsys.readouterr().err
 
 
-def test_evaluate_drive_with_the_pretrained_checkpoint(tmp_path, capsys):
-    if not (DRIVE / "training").is_dir() or not PRETRAINED.is_file():
-        pytest.skip("needs ../shared/data/drive and pretrained/drive_vessels.h5")
+def test_evaluate_drive_with_the_pretrained_checkpoint(tmp_path, capsys, shared_data):
+    drive = shared_data / "drive"
     out = tmp_path / "eval"
     argv = [
         "--checkpoint", str(PRETRAINED), "--dataset", "drive", "--data-root",
-        str(DRIVE), "--split", "training", "--images", "39,40", "--out", str(out),
+        str(drive), "--split", "training", "--images", "39,40", "--out", str(out),
         "--tile-size", "128",
     ]  # fmt: skip
     assert evaluate.main(argv) == 0

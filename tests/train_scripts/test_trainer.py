@@ -22,7 +22,6 @@ from train_scripts.data import load_dataset, parse_names, split_by_image
 from train_scripts.trainer import AtomicCheckpoint, make_optimizer, train
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA_ROOT = REPO_ROOT.parent / "shared" / "data"
 
 TINY_2D = ["--model-kwargs", '{"depth": 2, "filters": 4}', "--patch-size", "32"]
 COMMON = [
@@ -126,10 +125,8 @@ def test_folder_run_with_explicit_validation_images(tmp_path):
         ),
     ],
 )
-def test_shared_data_runs(tmp_path, dataset, folder, split_args):
-    root = DATA_ROOT / folder
-    if not root.is_dir():
-        pytest.skip(f"shared data not found at {root}")
+def test_shared_data_runs(tmp_path, shared_data, dataset, folder, split_args):
+    root = shared_data / folder
     out = tmp_path / dataset
     argv = [
         *TINY_2D, *COMMON, "--dataset", dataset, "--data-root", str(root),
