@@ -43,6 +43,8 @@ from typing import Any, Literal
 import keras
 import tensorflow as tf
 
+from zoo.settings import write_settings
+
 __all__ = [
     "AtomicCheckpoint",
     "TrainResult",
@@ -136,6 +138,8 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             "auto".
         initial_best: Best value already reached (e.g. before a resume); the
             file is only replaced by a strictly better epoch. Defaults to None.
+        settings: Inference settings written into every saved file
+            (:func:`zoo.settings.write_settings`). Defaults to None.
 
     Raises:
         ValueError: If ``filepath`` does not end in ``.h5``/``.keras``; at an
@@ -149,6 +153,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         monitor: str | None = None,
         mode: str = "auto",
         initial_best: float | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.filepath = Path(filepath)
@@ -160,6 +165,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         self.monitor = monitor
         self.mode = resolve_mode(monitor, mode) if monitor else "min"
         self.best = initial_best
+        self.settings = None if settings is None else dict(settings)
 
     def _improved(self, value: float) -> bool:
         if not math.isfinite(value):
@@ -186,6 +192,8 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         path = self.filepath
         tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
         self.model.save(tmp, overwrite=True)
+        if self.settings is not None:
+            write_settings(tmp, self.settings)
         os.replace(tmp, self.filepath)
         _write_json_atomic(
             self.filepath.with_name(self.filepath.name + ".json"),
@@ -245,6 +253,7 @@ def default_callbacks(
     reduce_on_plateau: bool = False,
     initial_best: float | None = None,
     append_csv: bool = False,
+    checkpoint_settings: Mapping[str, Any] | None = None,
 ) -> list[keras.callbacks.Callback]:
     """The standard callbacks of a run.
 
@@ -261,6 +270,8 @@ def default_callbacks(
         initial_best: Best ``monitor`` value of an interrupted run.
         append_csv: Append to an existing ``metrics.csv`` (resume). Defaults
             to False.
+        checkpoint_settings: Inference settings stored inside ``best.h5`` and
+            ``last.h5`` (:mod:`zoo.settings`). Defaults to None.
 
     Returns:
         The callbacks, the backup first (it restores the state before the
@@ -277,9 +288,13 @@ def default_callbacks(
     callbacks += [
         keras.callbacks.TerminateOnNaN(),
         AtomicCheckpoint(
-            out_dir / "best.h5", monitor=monitor, mode=mode, initial_best=initial_best
+            out_dir / "best.h5",
+            monitor=monitor,
+            mode=mode,
+            initial_best=initial_best,
+            settings=checkpoint_settings,
         ),
-        AtomicCheckpoint(out_dir / "last.h5"),
+        AtomicCheckpoint(out_dir / "last.h5", settings=checkpoint_settings),
         keras.callbacks.CSVLogger(str(out_dir / "metrics.csv"), append=append_csv),
     ]
     if reduce_on_plateau:
@@ -413,7 +428,7 @@ def train(
     loss="binary_crossentropy",
     optimizer: keras.optimizers.Optimizer | str | None = None,
     learning_rate: float = 1e-3,
-    metrics: Sequence | None = None,
+    metrics: Sequence | Mapping | None = None,
     monitor: str | None = None,
     mode: str = "auto",
     steps_per_epoch: int | None = None,
@@ -424,6 +439,8 @@ def train(
     tensorboard: bool = False,
     reduce_on_plateau: bool = False,
     run_config: Mapping[str, Any] | None = None,
+    checkpoint_settings: Mapping[str, Any] | None = None,
+    run_eagerly: bool = False,
     verbose: int | str = "auto",
 ) -> TrainResult:
     """Compile ``model`` and fit it on ``tf.data`` input, checkpointing to ``.h5``.
@@ -439,7 +456,8 @@ def train(
         loss: Loss object or name. Defaults to binary cross-entropy.
         optimizer: Optimizer or name. Defaults to Adam(``learning_rate``).
         learning_rate: Learning rate of the default optimizer. Defaults to 1e-3.
-        metrics: Keras metrics. Defaults to none.
+        metrics: Keras metrics, or a dict of them by output name for a model
+            with several outputs. Defaults to none.
         monitor: Quantity for the best checkpoint, early stopping and plateau.
             Defaults to ``val_loss`` with validation data, else ``loss``.
         mode: ``"min"``, ``"max"`` or ``"auto"`` for ``monitor``. Defaults to "auto".
@@ -456,6 +474,11 @@ def train(
         run_config: Configuration to record in ``run.json`` with the library
             versions (a resumed run keeps the first ``started`` time and adds
             a ``resumed_at`` entry). Defaults to None (no ``run.json``).
+        checkpoint_settings: Inference settings (tile size, threshold,
+            preprocessing...) stored inside both checkpoints, read back by
+            :func:`zoo.settings.read_settings`. Defaults to None.
+        run_eagerly: Run the steps eagerly, without tracing a graph (debugging
+            and one-step smoke runs, where tracing dominates). Defaults to False.
         verbose: ``model.fit`` verbosity (progress bar by default).
 
     Returns:
@@ -480,7 +503,11 @@ def train(
     mode = resolve_mode(monitor, mode)
     if optimizer is None:
         optimizer = keras.optimizers.Adam(learning_rate)
-    model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics or []))
+    if not isinstance(metrics, Mapping):  # a dict gives metrics per output
+        metrics = list(metrics or [])
+    model.compile(
+        optimizer=optimizer, loss=loss, metrics=metrics, run_eagerly=run_eagerly
+    )
 
     start_epoch = _resume_epoch(out_dir) if resume else 0
     if not resume and (out_dir / BACKUP_DIR).exists():
@@ -528,6 +555,7 @@ def train(
             reduce_on_plateau=reduce_on_plateau,
             initial_best=initial_best,
             append_csv=bool(start_epoch),
+            checkpoint_settings=checkpoint_settings,
         ),
         *callbacks,
     ]
