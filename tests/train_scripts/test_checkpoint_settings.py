@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+import zoo
 from data_pipelines.readers import read_image
 from train_scripts import evaluate, predict
 from zoo.settings import read_settings, update_settings
@@ -94,3 +95,37 @@ def test_settings_are_defaults_and_flags_override(tiny_checkpoint_2d, tmp_path):
         .threshold
         is None
     )
+
+
+def _png_folder(folder: Path) -> Path:
+    folder.mkdir()
+    image = np.zeros((70, 90), np.uint8)
+    image[20:40, 30:60] = 200
+    cv2.imwrite(str(folder / "a.png"), image)
+    return folder
+
+
+def test_predict_multi_output_and_two_input_checkpoints(tmp_path):
+    """Deep supervision + CGM predicts with its main output; fine_grained serially."""
+    folder = _png_folder(tmp_path / "in")
+    deep = zoo.unet3_plus((32, 32, 1), filters=(4, 8, 16, 32), skip_filters=4, cgm=True)
+    fine = zoo.fine_grained_unet(
+        (32, 32, 1),
+        (1, 1),
+        backbone="orig_unet",
+        encoder_filters=4,
+        decoder_filters=(8, 8, 4, 4, 4),
+        centre_filters=8,
+    )
+    for model, files in (
+        (deep, ["a_mask.png"]),
+        (fine, ["a_mask.png", "a_tiny_mask.png"]),
+    ):
+        path = tmp_path / f"{model.name}.h5"
+        model.save(path)
+        out = tmp_path / model.name
+        assert predict.main(["--checkpoint", str(path), "--input", str(folder),
+                             "--out", str(out)]) == 0  # fmt: skip
+        for name in files:
+            mask = cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED)
+            assert mask.shape == (70, 90)

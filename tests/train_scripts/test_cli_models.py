@@ -95,3 +95,13 @@ def test_branch2_picks_a_branch_channel_that_fits(tmp_path, capsys):
     assert _run("branch2_unet", tmp_path, *FAST) == 0
     assert "using branch_channel=0" in capsys.readouterr().err
     assert read_settings(tmp_path / "best.h5")["model_kwargs"]["branch_channel"] == 0
+
+
+def test_unet_plus_plus_deep_supervision_scores_the_last_column(tmp_path):
+    kwargs = {"deep_supervision": True}
+    assert _run("unet_plus_plus", tmp_path, *FAST, kwargs=kwargs) == 0
+    record = json.loads((tmp_path / "run.json").read_text())
+    logs = record["best"]["logs"]
+    assert {f"unet_plus_plus_out{j}_loss" for j in (1, 2, 3)} <= set(logs)
+    assert record["monitor"]["name"] == "unet_plus_plus_out3_dice"
+    assert read_settings(tmp_path / "best.h5")["output"] == "unet_plus_plus_out3"
