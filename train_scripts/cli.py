@@ -43,13 +43,19 @@ import tensorflow as tf
 
 import losses
 import zoo
-from data_pipelines.augment import Augmenter2D, Augmenter3D
-from data_pipelines.pipeline import make_patch_dataset
+from data_pipelines.pipeline import make_patch_dataset, make_two_input_dataset
+from train_scripts import targets
+from train_scripts.augmentation import (
+    add_augment_arguments,
+    augment_options,
+    make_augmenter,
+)
 from train_scripts.data import (
     ImageSet,
     in_model_layout,
     load_dataset,
     parse_names,
+    slices_last,
     split_by_image,
 )
 from train_scripts.evaluate import evaluate_model
@@ -68,9 +74,19 @@ from train_scripts.guards import (
 )
 from train_scripts.plots import plot_learning_curves
 from train_scripts.predict import model_for_tiles, parse_size
+from train_scripts.preprocess import Preprocessing, add_preprocess_arguments
 from train_scripts.trainer import make_optimizer, train
 
-__all__ = ["FAMILIES", "Family", "build_model", "build_parser", "main", "run"]
+__all__ = [
+    "FAMILIES",
+    "Family",
+    "build_model",
+    "build_parser",
+    "consistent_kwargs",
+    "family_of",
+    "main",
+    "run",
+]
 
 
 class Family:
@@ -117,11 +133,12 @@ FAMILIES: dict[str, Family] = {
         "2.5D U-Net with spatial attention on thin slabs (H, W, slices)",
     ),
     "backboned_unet": Family(
-        ("backboned_unet", "branch2_unet"),
+        ("backboned_unet", "branch2_unet", "fine_grained_unet"),
         "synthetic",
         "128",
-        "U-Nets with a keras.applications / Darknet encoder (weights=None) and "
-        "the branch2 variant",
+        "U-Nets with a keras.applications / Darknet encoder (weights=None), the "
+        "branch2 variant and the two-input fine-grained U-Net (trained in "
+        "parallel on whole images resized to the patch, ROIs from the masks)",
     ),
     "variants": Family(
         ("unet_plus_plus", "unet3_plus", "attention_unet", "residual_unet", "sa_unet"),
@@ -130,6 +147,18 @@ FAMILIES: dict[str, Family] = {
         "U-Net variants: UNet++, UNet 3+, Attention U-Net, Residual U-Net, SA-UNet",
     ),
 }
+
+
+def family_of(model: str) -> str:
+    """The family (``train_<family>.py`` script) that trains ``model``.
+
+    Raises:
+        ValueError: If no family lists the model.
+    """
+    for name, family in FAMILIES.items():
+        if model in family.models:
+            return name
+    raise ValueError(f"No training script lists model {model!r}")
 
 
 def build_parser(family: str | None = None) -> argparse.ArgumentParser:
@@ -164,6 +193,12 @@ def build_parser(family: str | None = None) -> argparse.ArgumentParser:
         help="JSON keyword arguments of the builder, e.g. '{\"depth\": 4}'",
     )
     model.add_argument("--n-classes", type=int, default=1, help="output classes")
+    model.add_argument(
+        "--class-names",
+        default=None,
+        help="comma-separated names of the output channels, stored in the "
+        "checkpoint (default: foreground / background,class1,...)",
+    )
 
     data = parser.add_argument_group("data")
     data.add_argument(
@@ -209,7 +244,6 @@ def build_parser(family: str | None = None) -> argparse.ArgumentParser:
         default=0.5,
         help="fraction of foreground-centred training patches",
     )
-    data.add_argument("--no-augment", action="store_true", help="no augmentation")
     data.add_argument(
         "--n-images", type=int, default=None, help="synthetic images to generate"
     )
@@ -276,8 +310,15 @@ def build_parser(family: str | None = None) -> argparse.ArgumentParser:
         help="tile size of the final whole-image evaluation (default: the patch)",
     )
     fit.add_argument(
+        "--run-eagerly",
+        action="store_true",
+        help="no graph tracing (debugging; one-step smoke runs of big graphs)",
+    )
+    fit.add_argument(
         "--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras verbosity"
     )
+    add_preprocess_arguments(data)
+    add_augment_arguments(parser)
     parser.add_argument("--out", required=True, help="run folder")
     return parser
 
@@ -303,9 +344,12 @@ def build_model(
 ) -> keras.Model:
     """A registered zoo model for one patch size.
 
+    Builder defaults that cannot fit the data are made consistent first (see
+    :func:`consistent_kwargs`).
+
     Raises:
-        ValueError: For an unknown name (valid names listed), a model with
-            several inputs/outputs, or invalid builder arguments.
+        ValueError: For an unknown name (valid names listed), invalid builder
+            arguments, or a model with more than two inputs.
     """
     builder = zoo.get(name)
     for key in ("input_shape", "n_classes"):
@@ -313,17 +357,18 @@ def build_model(
             raise ValueError(
                 f"Set {key} with --patch-size / --n-classes, not --model-kwargs"
             )
+    classes, model_kwargs = consistent_kwargs(builder, n_classes, model_kwargs)
     try:
-        model = builder((*patch_size, channels), n_classes, **model_kwargs)
+        model = builder((*patch_size, channels), classes, **model_kwargs)
     except TypeError as err:
         raise ValueError(
             f"Bad --model-kwargs for {name}: {err}. "
             f"Signature: {name}{inspect.signature(builder)}"
         ) from err
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
+    if len(model.inputs) > 2:
         raise ValueError(
-            f"{name} has {len(model.inputs)} inputs and {len(model.outputs)} "
-            "outputs; the shared trainer handles single-input, single-output models"
+            f"{name} has {len(model.inputs)} inputs; the shared trainer feeds one "
+            "input, or two (full image, ROI)"
         )
     if name == "unet_original" and model.output_shape[1:-1] != model.input_shape[1:-1]:
         # Targets are cropped by half the size difference, which is the network's
@@ -337,6 +382,46 @@ def build_model(
                     f"{zoo.unet.nearest_valid_input_size(size, depth)}"
                 )
     return model
+
+
+def consistent_kwargs(
+    builder, n_classes: int, model_kwargs: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """The ``n_classes`` argument and keyword arguments that fit the data.
+
+    Read from the builder's signature, not its name:
+
+    * an ``n_classes`` whose default is a sequence (one entry per output, e.g.
+      ``(big, tiny)``) gets ``--n-classes`` for the first output and the
+      defaults for the others;
+    * an integer ``*_channel`` argument (an output channel index, e.g.
+      ``branch_channel``) left at a default outside ``[0, n_classes)`` is set
+      to the last channel, ``n_classes - 1``.
+
+    Returns:
+        ``(n_classes argument, model kwargs)``.
+    """
+    kwargs = dict(model_kwargs)
+    params = inspect.signature(builder).parameters
+    default = params["n_classes"].default if "n_classes" in params else None
+    classes: Any = n_classes
+    if isinstance(default, Sequence) and not isinstance(default, str):
+        classes = (n_classes, *default[1:])
+    for key, param in params.items():
+        if (
+            key.endswith("_channel")
+            and key not in kwargs
+            and isinstance(param.default, int)
+            and not isinstance(param.default, bool)
+            and param.default >= n_classes
+        ):
+            kwargs[key] = n_classes - 1
+            print(
+                f"note: {key}={param.default} does not fit --n-classes {n_classes}; "
+                f"using {key}={n_classes - 1}",
+                file=sys.stderr,
+            )
+    return classes, kwargs
 
 
 def _target_adapter(model: keras.Model, rank: int):
@@ -367,13 +452,9 @@ def _target_adapter(model: keras.Model, rank: int):
 
 def _materialize(dataset: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
     """Draws a finite random dataset once, so every epoch validates the same data."""
-    xs, ys = [], []
-    for x, y in dataset:
-        xs.append(x.numpy())
-        ys.append(y.numpy())
-    return tf.data.Dataset.from_tensor_slices(
-        (np.concatenate(xs), np.concatenate(ys))
-    ).batch(batch_size)
+    parts = [tf.nest.map_structure(lambda t: t.numpy(), e) for e in dataset]
+    stacked = tf.nest.map_structure(lambda *a: np.concatenate(a), *parts)
+    return tf.data.Dataset.from_tensor_slices(stacked).batch(batch_size)
 
 
 def _loss(name: str | None, n_classes: int) -> keras.losses.Loss:
@@ -390,12 +471,84 @@ def _loss(name: str | None, n_classes: int) -> keras.losses.Loss:
             ) from err
 
 
-def _metrics(n_classes: int) -> list[keras.metrics.Metric]:
+def _metrics(n_classes: int, *, weight_map: bool = False) -> list[keras.metrics.Metric]:
     kwargs = {} if n_classes == 1 else {"mode": "multiclass", "threshold": "argmax"}
-    return [
-        losses.DiceScore(name="dice", **kwargs),
-        losses.IoUScore(name="iou", **kwargs),
-    ]
+    dice, iou = (
+        (targets.WeightMapDice, targets.WeightMapIoU)
+        if weight_map
+        else (losses.DiceScore, losses.IoUScore)
+    )
+    return [dice(name="dice", **kwargs), iou(name="iou", **kwargs)]
+
+
+def _class_names(text: str | None, n_classes: int) -> list[str]:
+    if text is None:
+        return (
+            ["foreground"]
+            if n_classes == 1
+            else ["background", *(f"class{i}" for i in range(1, n_classes))]
+        )
+    names = [n.strip() for n in text.split(",")]
+    if len(names) != n_classes or not all(names):
+        raise ValueError(
+            f"--class-names needs {n_classes} non-empty names (one per output "
+            f"channel). Received: {text!r}"
+        )
+    return names
+
+
+def _axes(rank: int, model_name: str) -> str:
+    if rank == 2:
+        return "HWC"
+    return "HWSC" if slices_last(model_name) else "DHWC"
+
+
+def _two_input_data(
+    args: argparse.Namespace,
+    model: keras.Model,
+    train_set: ImageSet,
+    val_set: ImageSet | None,
+    patch: tuple[int, ...],
+    augment,
+) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
+    """Full image + ROI batches (parallel training of a two-input model).
+
+    Whole images are resized to the model input (the patch size); the ROI is
+    the square around the largest object of the foreground channels of the
+    mask (:func:`data_pipelines.patches.roi_box`).
+    """
+    prefix = targets.two_input_keys(model)
+    if len(patch) != 2:
+        raise ValueError(f"{args.model} takes 2D images; the data is {len(patch)}D")
+    if args.resize is not None and tuple(Preprocessing(resize=args.resize).resize) != (
+        patch
+    ):
+        raise ValueError(
+            f"{args.model} trains on whole images of the model input size: pass "
+            f"--resize equal to --patch-size {patch} (or leave --resize out)"
+        )
+    to_input = Preprocessing(resize=patch)
+    k = train_set.masks[0].shape[-1]
+    roi_channels = (0,) if k == 1 else tuple(range(1, k))
+
+    def dataset(images: ImageSet, *, shuffle: bool, aug, seed: int) -> tf.data.Dataset:
+        images = to_input.apply_set(images)
+        return make_two_input_dataset(
+            images.images,
+            images.masks,
+            args.batch_size,
+            roi_channels=roi_channels,
+            augment=aug,
+            shuffle=shuffle,
+            seed=seed,
+            key_prefix=prefix,
+        )
+
+    train_ds = dataset(train_set, shuffle=True, aug=augment, seed=args.seed).repeat()
+    val_ds = None
+    if val_set is not None:
+        val_ds = dataset(val_set, shuffle=False, aug=None, seed=args.seed + 1)
+    return train_ds, val_ds
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -408,6 +561,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out = check_out_dir(args.out)
     keras.utils.set_random_seed(args.seed)
     model_kwargs = parse_json_object(args.model_kwargs, flag="--model-kwargs")
+    preprocessing = Preprocessing(
+        channels=args.channels, clahe=args.clahe, resize=args.resize
+    )
+    class_names = _class_names(args.class_names, args.n_classes)
     dataset = load_dataset(
         args.dataset,
         data_root=args.data_root,
@@ -432,37 +589,68 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if empty:
         shown = ", ".join(empty[:10]) + (" ..." if len(empty) > 10 else "")
         warn(f"{len(empty)} of {len(dataset)} label masks are all zero: {shown}")
-    model = build_model(
-        args.model, patch, dataset.channels, args.n_classes, model_kwargs
+    augment_config = augment_options(args, rank)
+    augment = make_augmenter(augment_config, rank)
+    _, model_kwargs = consistent_kwargs(
+        zoo.get(args.model), args.n_classes, model_kwargs
     )
+    train_prepared = preprocessing.apply_set(train_set)
+    val_prepared = None if val_set is None else preprocessing.apply_set(val_set)
+    channels = preprocessing.n_channels(dataset.channels)
+    model = build_model(args.model, patch, channels, args.n_classes, model_kwargs)
     check_free_space(out, training_bytes(model))
-    target_fn = _target_adapter(model, rank)
-    augment = None
-    if not args.no_augment:
-        augment = Augmenter2D() if rank == 2 else Augmenter3D()
-
-    def patches(images: ImageSet, *, n: int | None, seed: int, aug) -> tf.data.Dataset:
-        dataset = make_patch_dataset(
-            images.images,
-            images.masks,
-            fov=images.fov,
-            patch_size=patch,
-            batch_size=args.batch_size,
-            fg_ratio=args.fg_ratio,
-            augment=aug,
-            patches_per_epoch=n,
-            seed=seed,
+    loss = _loss(args.loss, args.n_classes)
+    weight_map = isinstance(loss, losses.WeightedBCELoss)
+    two_inputs = len(model.inputs) == 2
+    several_outputs = len(model.outputs) > 1
+    main_output = targets.main_output(model) if several_outputs else None
+    if two_inputs:
+        if weight_map:
+            raise ValueError(
+                f"--loss {args.loss} (weight maps) is not available for the "
+                f"two-input {args.model}"
+            )
+        train_ds, val_ds = _two_input_data(
+            args, model, train_prepared, val_prepared, patch, augment
         )
-        return dataset if target_fn is None else dataset.map(target_fn)
-
-    train_ds = patches(train_set, n=None, seed=args.seed, aug=augment)
-    val_ds = None
-    if val_set is not None:
-        val_ds = _materialize(
-            patches(val_set, n=args.val_patches, seed=args.seed + 1, aug=None),
-            args.batch_size,
+    else:
+        target_fn = (
+            targets.multi_output_adapter(model, train_set.masks[0].shape[-1])
+            if several_outputs
+            else _target_adapter(model, rank)
         )
-    monitor = args.monitor or ("val_dice" if val_ds is not None else "dice")
+
+        def patches(images: ImageSet, *, n: int | None, seed: int, aug):
+            dataset = make_patch_dataset(
+                images.images,
+                images.masks,
+                fov=images.fov,
+                patch_size=patch,
+                batch_size=args.batch_size,
+                fg_ratio=args.fg_ratio,
+                augment=aug,
+                patches_per_epoch=n,
+                seed=seed,
+                target_fn=targets.weight_map_target if weight_map else None,
+            )
+            return dataset if target_fn is None else dataset.map(target_fn)
+
+        train_ds = patches(train_prepared, n=None, seed=args.seed, aug=augment)
+        val_ds = None
+        if val_prepared is not None:
+            val_ds = _materialize(
+                patches(val_prepared, n=args.val_patches, seed=args.seed + 1, aug=None),
+                args.batch_size,
+            )
+    metrics: Any = _metrics(args.n_classes, weight_map=weight_map)
+    prefix = ""
+    if several_outputs:
+        loss = targets.output_losses(model, loss)
+        metrics = {main_output: metrics}
+        prefix = f"{main_output}_"
+    monitor = args.monitor or (
+        f"val_{prefix}dice" if val_ds is not None else f"{prefix}dice"
+    )
     total_steps = args.epochs * args.steps_per_epoch
     optimizer = make_optimizer(
         args.optimizer,
@@ -471,10 +659,36 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         total_steps=total_steps,
         warmup_steps=args.warmup_steps,
     )
+    tile = (
+        patch
+        if args.eval_tile_size is None
+        else _patch(args.eval_tile_size, rank, "--eval-tile-size")
+    )
+    settings = {
+        "model": args.model,
+        "model_kwargs": model_kwargs,
+        "n_classes": args.n_classes,
+        "class_names": class_names,
+        "input_channels": channels,
+        "axes": _axes(rank, args.model),
+        "normalization": {
+            "method": "unit_range" if rank == 2 else "zscore",
+            **(dataset.normalization or {}),
+            **intensity_stats(train_set.images),
+        },
+        **preprocessing.settings(),
+        "tile_size": list(tile),
+        "overlap": 0.5,
+        "threshold": 0.5,
+        "tta": False,
+        "output": main_output,
+    }
     config = {
         **vars(args),
         "model_kwargs": model_kwargs,
         "patch_size": list(patch),
+        "augment": augment_config,
+        "preprocessing": preprocessing.settings(),
         "split": {
             "train": train_set.names,
             "val": [] if val_set is None else val_set.names,
@@ -489,9 +703,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         val_ds,
         epochs=args.epochs,
         out_dir=out,
-        loss=_loss(args.loss, args.n_classes),
+        loss=loss,
         optimizer=optimizer,
-        metrics=_metrics(args.n_classes),
+        metrics=metrics,
         monitor=monitor,
         mode=args.mode,
         steps_per_epoch=args.steps_per_epoch,
@@ -500,12 +714,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         tensorboard=args.tensorboard,
         reduce_on_plateau=args.schedule == "plateau",
         run_config=config,
-        checkpoint_settings={
-            "normalization": {
-                **(dataset.normalization or {}),
-                **intensity_stats(train_set.images),
-            }
-        },
+        checkpoint_settings=settings,
+        run_eagerly=args.run_eagerly,
         verbose=args.verbose,
     )
     seconds = time.perf_counter() - start
@@ -518,16 +728,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "train_seconds": round(seconds, 1),
         "history": result.history,
     }
-    if val_set is not None and not args.no_final_eval:
+    if two_inputs and val_set is not None and not args.no_final_eval:
+        print(
+            f"note: no whole-image evaluation for the two-input {args.model}; "
+            "predict with train_scripts.predict (serial ROI inference)",
+            file=sys.stderr,
+        )
+    elif val_set is not None and not args.no_final_eval:
         best = keras.models.load_model(result.best_checkpoint, compile=False)
-        tile = (
+        best = targets.single_output_model(best, main_output)
+        eval_tile = (
             None
             if args.eval_tile_size is None
             else _patch(args.eval_tile_size, rank, "--eval-tile-size")
         )
-        best, tile = model_for_tiles(best, tile)
+        if preprocessing.resize is not None:
+            eval_tile = None  # resized whole images are predicted at the patch size
+        best, eval_tile = model_for_tiles(best, eval_tile)
         _, scores = evaluate_model(
-            best, val_set, out / "val_eval", tile_size=tile, verbose=args.verbose > 0
+            best,
+            val_set,
+            out / "val_eval",
+            tile_size=eval_tile,
+            preprocess=preprocessing,
+            verbose=args.verbose > 0,
         )
         summary["val_eval"] = {
             k: v for k, v in scores.items() if isinstance(v, int | float)

@@ -20,6 +20,9 @@ honoured). The run writes into ``--out``:
 
 and prints a table.
 
+The checkpoint's stored settings (tile size, threshold, TTA, preprocessing)
+are the defaults; flags override them.
+
 Usage:
     python -m train_scripts.evaluate --checkpoint runs/drive/best.h5 \
         --dataset drive --data-root ../shared/data/drive --split training \
@@ -56,13 +59,15 @@ from train_scripts.plots import (
 from train_scripts.predict import (
     add_tiling_arguments,
     foreground,
+    inference_options,
     load_checkpoint,
     model_for_tiles,
     model_rank,
-    parse_size,
-    resolve_tile_size,
 )
+from train_scripts.preprocess import Preprocessing
+from train_scripts.targets import single_output_model
 from zoo.inference import predict_tiled
+from zoo.settings import read_settings
 
 __all__ = [
     "SUMMARY_KEYS",
@@ -180,6 +185,7 @@ def evaluate_model(
     batch_size: int = 4,
     overlays: bool = True,
     verbose: bool = True,
+    preprocess: Preprocessing | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Predicts every image of ``dataset`` whole and scores it.
 
@@ -200,6 +206,9 @@ def evaluate_model(
         batch_size: Tiles per forward pass. Defaults to 4.
         overlays: Write one overlay PNG per image. Defaults to True.
         verbose: Print the table. Defaults to True.
+        preprocess: Channel conversion / CLAHE / resize applied to each image
+            before prediction (as in training); resized predictions are
+            resized back and scored at the image's own size. Defaults to None.
 
     Returns:
         ``(rows, summary)``: per-image scores (with ``name``) and their means.
@@ -218,14 +227,17 @@ def evaluate_model(
     rows = []
     for i, name in enumerate(dataset.names):
         image, mask = dataset.images[i], dataset.masks[i]
+        fed = image if preprocess is None else preprocess.prepare(image, name=name)
         probs = predict_tiled(
             model,
-            image,
+            fed,
             tile_size=tile_size,
             overlap=overlap,
             tta=tta,
             batch_size=batch_size,
         )
+        if preprocess is not None and preprocess.resize is not None:
+            probs = preprocess.resize_to(probs, image.shape[:-1])
         truth = foreground(mask) if mask.shape[-1] > 1 else mask[..., 0]
         fg = foreground(probs)
         fov = None if dataset.fov is None else dataset.fov[i][..., 0]
@@ -357,6 +369,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_out_dir(args.out)
         model = load_checkpoint(args.checkpoint)
+        settings = read_settings(args.checkpoint)
+        if len(model.inputs) != 1:
+            raise ValueError(
+                f"evaluate scores single-input models; '{args.checkpoint}' has "
+                f"{len(model.inputs)} inputs (predict it with train_scripts.predict)"
+            )
+        model = single_output_model(model, settings.get("output"))
+        options = inference_options(args, settings, model_rank(model))
         dataset = load_dataset(
             args.dataset,
             data_root=args.data_root,
@@ -368,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         names = parse_names(args.images)
         if names:
             dataset = dataset.subset(names)
-        tile = resolve_tile_size(parse_size(args.tile_size), model_rank(model))
+        tile = options["tile_size"]
         if tile is not None:
             tile = check_tile_size(model, tile)
         model, tile = model_for_tiles(model, tile)
@@ -377,11 +397,12 @@ def main(argv: list[str] | None = None) -> int:
             dataset,
             args.out,
             tile_size=tile,
-            overlap=args.overlap,
-            tta=args.tta,
-            threshold=args.threshold,
+            overlap=options["overlap"],
+            tta=options["tta"],
+            threshold=options["threshold"],
             batch_size=args.batch_size,
             overlays=not args.no_overlays,
+            preprocess=options["preprocess"],
         )
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

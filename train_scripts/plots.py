@@ -26,7 +26,9 @@ __all__ = [
 def plot_learning_curves(csv_path: str | Path, png_path: str | Path) -> Path:
     """Plot every logged quantity of a Keras ``CSVLogger`` file against the epoch.
 
-    Training and validation curves of the same quantity share a panel.
+    Training and validation curves of the same quantity share a panel; the
+    ``NA`` validation columns Keras writes for a run without validation data
+    are left out.
 
     Raises:
         ValueError: If the CSV holds no epoch.
@@ -43,7 +45,7 @@ def plot_learning_curves(csv_path: str | Path, png_path: str | Path) -> Path:
     )
     for ax, name in zip(axes[0], names, strict=True):
         ax.plot(epochs, [float(r[name]) for r in rows], "o-", label=f"train {name}")
-        if f"val_{name}" in rows[0]:
+        if f"val_{name}" in rows[0] and rows[0][f"val_{name}"] != "NA":
             ax.plot(
                 epochs,
                 [float(r[f"val_{name}"]) for r in rows],

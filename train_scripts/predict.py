@@ -16,6 +16,14 @@ flip test-time augmentation) and written to ``--out``:
 2D images are scaled to [0, 1] like the training readers; volumes are z-scored
 (:func:`train_scripts.data.prepare_volume`), as in training.
 
+Settings stored in the checkpoint (:mod:`zoo.settings`: tile size, overlap,
+threshold, TTA, channel conversion, CLAHE, resize, main output) are the
+defaults; a flag given on the command line overrides its setting. A
+two-input model (full image + ROI, ``fine_grained_unet``) is run serially
+(:class:`zoo.fine_grained.FineGrainedPredictor`) and also writes
+``<name>_tiny_mask.png``; a model with several outputs predicts with its main
+output.
+
 Usage:
     python -m train_scripts.predict --checkpoint runs/drive/best.h5 \
         --input ../shared/data/drive/training/images --out predictions
@@ -55,12 +63,20 @@ from train_scripts.guards import (
     warn,
 )
 from train_scripts.plots import overlay, representative_slice
+from train_scripts.preprocess import (
+    Preprocessing,
+    add_preprocess_arguments,
+    preprocessing_from,
+)
+from train_scripts.targets import single_output_model
+from zoo.fine_grained import FineGrainedPredictor
 from zoo.inference import predict_tiled, probabilities_to_mask, with_input_size
 from zoo.settings import read_settings
 
 __all__ = [
     "add_tiling_arguments",
     "foreground",
+    "inference_options",
     "list_inputs",
     "load_checkpoint",
     "main",
@@ -109,9 +125,10 @@ def load_checkpoint(path: str | Path) -> keras.Model:
 def normalization_of(path: str | Path) -> dict:
     """The input normalisation recorded in a checkpoint (``{}`` when none)."""
     try:
-        return dict(read_settings(path).get("normalization") or {})
+        normalization = read_settings(path).get("normalization")
     except ValueError:
         return {}
+    return dict(normalization) if isinstance(normalization, dict) else {}
 
 
 def model_for_tiles(
@@ -138,8 +155,8 @@ def model_for_tiles(
 
 
 def model_rank(model: keras.Model) -> int:
-    """Spatial rank of a model's input (2 for images, 3 for volumes)."""
-    return len(model.input_shape) - 2
+    """Spatial rank of a model's (first) input (2 for images, 3 for volumes)."""
+    return len(model.inputs[0].shape) - 2
 
 
 def list_inputs(path: str | Path, rank: int) -> list[Path]:
@@ -171,13 +188,18 @@ def list_inputs(path: str | Path, rank: int) -> list[Path]:
 
 
 def read_input(
-    path: Path, model: keras.Model, normalization: dict | None = None
+    path: Path,
+    model: keras.Model,
+    preprocess: Preprocessing | None = None,
+    normalization: dict | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Reads one input as the model expects it: ``(*spatial, C)`` float32.
 
     Args:
         path: Image or volume file.
         model: The model it is for.
+        preprocess: The training preprocessing: 2D images get its channel
+            conversion and CLAHE (not its resize). Defaults to None.
         normalization: The training normalisation recorded in the checkpoint
             (:func:`normalization_of`): 16-bit images are scaled by its
             ``bit_depth``, and an image whose intensities differ grossly from
@@ -188,7 +210,8 @@ def read_input(
             the model's (the message names the file and both counts).
     """
     normalization = normalization or {}
-    channels = int(model.input_shape[-1])
+    shape = model.input_shape
+    channels = int((shape[0] if isinstance(shape, list) else shape)[-1])
     if model_rank(model) == 2:
         bits = normalization.get("bit_depth")
         image = read_image(path, bit_depth=bits if bits and bits > 8 else None)
@@ -196,6 +219,8 @@ def read_input(
             mismatch = intensity_mismatch(image, normalization)
             if mismatch:
                 warn(f"'{path}': {mismatch}")
+        if preprocess is not None:
+            image = preprocess.image(image, name=f"'{path}'")
         if image.shape[-1] != channels:
             raise ValueError(
                 f"'{path}' has {image.shape[-1]} channel(s) but the model takes "
@@ -241,9 +266,13 @@ def predict_file(
     threshold: float = 0.5,
     batch_size: int = 4,
     save_probs: bool = False,
+    preprocess: Preprocessing | None = None,
     normalization: dict | None = None,
 ) -> dict[str, Path]:
     """Predicts one file and writes its mask and overlay.
+
+    ``preprocess`` prepares a 2D image as in training; with a resize, the
+    image is predicted at that size and the probabilities are resized back.
 
     Returns:
         The written files by kind (``mask``, ``overlay``, ``probs``).
@@ -252,7 +281,7 @@ def predict_file(
         ValueError: If the file is unreadable, holds NaN/inf, has the wrong
             channels, or is smaller than ``MIN_SIDE`` (or the tile) on an axis.
     """
-    image, meta = read_input(path, model, normalization)
+    image, meta = read_input(path, model, preprocess, normalization)
     volume = model_rank(model) == 3
     if volume:
         image = to_model_layout(image, model.name)
@@ -263,14 +292,17 @@ def predict_file(
             f"'{path}' is {image.shape[:-1]}: too small to segment (each side needs "
             f">= {smallest})"
         )
+    resize = None if volume or preprocess is None else preprocess.resize
     probs = predict_tiled(
         model,
-        image,
+        image if resize is None else preprocess.resize_to(image, resize),
         tile_size=tile_size,
         overlap=overlap,
         tta=tta,
         batch_size=batch_size,
     )
+    if resize is not None:
+        probs = preprocess.resize_to(probs, image.shape[:-1])
     if volume:  # back to the file's (D, H, W) layout
         image = from_model_layout(image, model.name)
         probs = from_model_layout(probs, model.name)
@@ -303,6 +335,41 @@ def predict_file(
     if save_probs:
         written["probs"] = out_dir / f"{stem}_probs.npy"
         np.save(written["probs"], probs.astype(np.float32))
+    return written
+
+
+def predict_two_input_file(
+    model: keras.Model,
+    path: Path,
+    out_dir: Path,
+    *,
+    threshold: float = 0.5,
+    preprocess: Preprocessing | None = None,
+) -> dict[str, Path]:
+    """Serial inference of a two-input (full image, ROI) model on one image.
+
+    The big-object map gives the ROI (:class:`zoo.fine_grained.FineGrainedPredictor`),
+    the ROI branch segments the tiny object inside it. Writes
+    ``<name>_mask.png`` (big-object map), ``<name>_tiny_mask.png`` and
+    ``<name>_overlay.png``.
+
+    Returns:
+        The written files by kind (``mask``, ``tiny_mask``, ``overlay``).
+    """
+    image, _ = read_input(path, model, preprocess)
+    result = FineGrainedPredictor(model, threshold=threshold).predict(image)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {
+        "mask": out_dir / f"{path.stem}_mask.png",
+        "tiny_mask": out_dir / f"{path.stem}_tiny_mask.png",
+        "overlay": out_dir / f"{path.stem}_overlay.png",
+    }
+    big = result["big"][..., 0] > threshold
+    tiny = result["tiny"][..., 0] > threshold
+    _write_png(written["mask"], big.astype(np.uint8) * 255)
+    _write_png(written["tiny_mask"], tiny.astype(np.uint8) * 255)
+    rgb = overlay(image, None, (big | tiny).astype(np.float32))
+    _write_png(written["overlay"], (rgb * 255).astype(np.uint8))
     return written
 
 
@@ -350,13 +417,50 @@ def add_tiling_arguments(parser: argparse.ArgumentParser) -> None:
         "small tiles; required when the model takes any size)",
     )
     parser.add_argument(
-        "--overlap", type=float, default=0.5, help="fraction shared by tiles"
+        "--overlap",
+        type=float,
+        default=None,
+        help="fraction shared by tiles (default: the checkpoint's, else 0.5)",
     )
-    parser.add_argument("--tta", action="store_true", help="average all flips")
     parser.add_argument(
-        "--threshold", type=float, default=0.5, help="foreground threshold (1 class)"
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average all flips (default: the checkpoint's, else off)",
     )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="foreground threshold, 1 class (default: the checkpoint's, else 0.5)",
+    )
+    add_preprocess_arguments(parser, inference=True)
     parser.add_argument("--batch-size", type=int, default=4, help="tiles per pass")
+
+
+def inference_options(args: argparse.Namespace, settings: dict, rank: int) -> dict:
+    """Tile size, overlap, TTA, threshold and preprocessing to predict with.
+
+    A flag given in ``args`` wins; otherwise the checkpoint's ``settings``;
+    otherwise the built-in default (model input size, 0.5, no TTA, 0.5).
+
+    Raises:
+        ValueError: On a tile size with neither 1 nor ``rank`` values.
+    """
+    tile = parse_size(args.tile_size)
+    if tile is None and settings.get("tile_size"):
+        tile = tuple(int(t) for t in settings["tile_size"])
+
+    def pick(flag, key, default):
+        return flag if flag is not None else settings.get(key, default)
+
+    return {
+        "tile_size": resolve_tile_size(tile, rank),
+        "overlap": float(pick(args.overlap, "overlap", 0.5)),
+        "tta": bool(pick(args.tta, "tta", False)),
+        "threshold": float(pick(args.threshold, "threshold", 0.5)),
+        "preprocess": preprocessing_from(args, settings),
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -385,30 +489,46 @@ def main(argv: list[str] | None = None) -> int:
         out = check_out_dir(args.out)
         model = load_checkpoint(args.checkpoint)
         normalization = normalization_of(args.checkpoint)
+        settings = read_settings(args.checkpoint)
         rank = model_rank(model)
         files = list_inputs(args.input, rank)
-        tile = resolve_tile_size(parse_size(args.tile_size), rank)
-        if tile is not None:
-            tile = check_tile_size(model, tile)
-        model, tile = model_for_tiles(model, tile)
+        options = inference_options(args, settings, rank)
+        two_inputs = len(model.inputs) == 2
+        tile = None
+        if not two_inputs:
+            model = single_output_model(model, settings.get("output"))
+            tile = options["tile_size"]
+            if tile is not None:
+                tile = check_tile_size(model, tile)
+            model, tile = model_for_tiles(model, tile)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     failed = 0
     for path in files:
         try:
-            written = predict_file(
-                model,
-                path,
-                out,
-                tile_size=tile,
-                overlap=args.overlap,
-                tta=args.tta,
-                threshold=args.threshold,
-                batch_size=args.batch_size,
-                save_probs=args.save_probs,
-                normalization=normalization,
-            )
+            if two_inputs:
+                written = predict_two_input_file(
+                    model,
+                    path,
+                    out,
+                    threshold=options["threshold"],
+                    preprocess=options["preprocess"],
+                )
+            else:
+                written = predict_file(
+                    model,
+                    path,
+                    out,
+                    tile_size=tile,
+                    overlap=options["overlap"],
+                    tta=options["tta"],
+                    threshold=options["threshold"],
+                    batch_size=args.batch_size,
+                    save_probs=args.save_probs,
+                    preprocess=options["preprocess"],
+                    normalization=normalization,
+                )
         except (FileNotFoundError, ValueError) as err:
             failed += 1
             print(f"error: {err}", file=sys.stderr)

@@ -204,6 +204,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         self.monitor = monitor
         self.mode = resolve_mode(monitor, mode) if monitor else "min"
         self.best = initial_best
+        self.settings = None if settings is None else dict(settings)
 
     def _improved(self, value: float) -> bool:
         if not math.isfinite(value):
@@ -547,7 +548,7 @@ def train(
     loss="binary_crossentropy",
     optimizer: keras.optimizers.Optimizer | str | None = None,
     learning_rate: float = 1e-3,
-    metrics: Sequence | None = None,
+    metrics: Sequence | Mapping | None = None,
     monitor: str | None = None,
     mode: str = "auto",
     steps_per_epoch: int | None = None,
@@ -559,6 +560,7 @@ def train(
     reduce_on_plateau: bool = False,
     run_config: Mapping[str, Any] | None = None,
     checkpoint_settings: Mapping[str, Any] | None = None,
+    run_eagerly: bool = False,
     verbose: int | str = "auto",
 ) -> TrainResult:
     """Compile ``model`` and fit it on ``tf.data`` input, checkpointing to ``.h5``.
@@ -574,7 +576,8 @@ def train(
         loss: Loss object or name. Defaults to binary cross-entropy.
         optimizer: Optimizer or name. Defaults to Adam(``learning_rate``).
         learning_rate: Learning rate of the default optimizer. Defaults to 1e-3.
-        metrics: Keras metrics. Defaults to none.
+        metrics: Keras metrics, or a dict of them by output name for a model
+            with several outputs. Defaults to none.
         monitor: Quantity for the best checkpoint, early stopping and plateau.
             Defaults to ``val_loss`` with validation data, else ``loss``.
         mode: ``"min"``, ``"max"`` or ``"auto"`` for ``monitor``. Defaults to "auto".
@@ -597,6 +600,8 @@ def train(
             ``run.json``).
         checkpoint_settings: Inference settings stored inside the
             checkpoints (:mod:`zoo.settings`). Defaults to None.
+        run_eagerly: Run the steps eagerly, without tracing a graph (debugging
+            and one-step smoke runs, where tracing dominates). Defaults to False.
         verbose: ``model.fit`` verbosity (progress bar by default).
 
     The run folder is locked (:func:`train_scripts.guards.run_lock`) while
@@ -627,7 +632,11 @@ def train(
     mode = resolve_mode(monitor, mode)
     if optimizer is None:
         optimizer = keras.optimizers.Adam(learning_rate)
-    model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics or []))
+    if not isinstance(metrics, Mapping):  # a dict gives metrics per output
+        metrics = list(metrics or [])
+    model.compile(
+        optimizer=optimizer, loss=loss, metrics=metrics, run_eagerly=run_eagerly
+    )
 
     if resume:
         notice = repair_backup(out_dir / BACKUP_DIR)

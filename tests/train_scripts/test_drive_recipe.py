@@ -6,6 +6,7 @@ import keras
 import pytest
 
 from train_scripts.recipes import drive
+from zoo.settings import read_settings
 
 
 @pytest.mark.slow
@@ -38,6 +39,11 @@ def test_drive_recipe_tiny_run(shared_data, tmp_path):
     assert 0.0 <= mean["dice"] <= 1.0 and 0.0 <= mean["auc"] <= 1.0
     saved = json.loads((tmp_path / "run.json").read_text())
     assert saved["config"]["epochs"] == 1
+    # The evaluated checkpoint carries the calibrated inference settings.
+    settings = read_settings(tmp_path / "last.h5")
+    assert settings["threshold"] == run["threshold"]
+    assert settings["tile_size"] == [128, 128] and settings["tta"] is False
+    assert settings["channels"] == "rgb" and settings["clahe"] is False
     assert (
         keras.models.load_model(tmp_path / "best.h5").count_params()
         == run["model"]["params"]

@@ -13,7 +13,10 @@ with cosine decay. The held-out images only log a validation curve: the
 evaluated checkpoint is the last one and the decision threshold is the
 F1-optimal one on training images, so nothing is tuned on the reported
 images. Whole-image prediction uses overlapping Gaussian-blended tiles and
-flip test-time augmentation.
+flip test-time augmentation. The evaluated checkpoint receives these inference
+settings (:func:`inference_settings`: calibrated threshold, 128x128 tiles,
+TTA, RGB input in [0, 1]), so ``python -m train_scripts.predict --checkpoint
+OUT/last.h5 --input DIR --out PRED`` predicts as evaluated here.
 
 Usage:
     python -m train_scripts.recipes.drive --data-root ../shared/data/drive \
@@ -41,6 +44,11 @@ from losses.evaluation import dice_score, evaluate_segmentation
 from train_scripts.plots import plot_learning_curves, save_overlay_figure
 from train_scripts.trainer import train
 from zoo.inference import predict_tiled
+from zoo.settings import update_settings
+
+#: Tile size and overlap of the recipe's whole-image prediction.
+TILE_SIZE = (128, 128)
+OVERLAP = 0.5
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -64,9 +72,39 @@ class TimeBudget(keras.callbacks.Callback):
 def predict_probabilities(model, images, *, tta: bool) -> list[np.ndarray]:
     """Whole-image vessel probabilities with overlapping Gaussian-blended tiles."""
     return [
-        predict_tiled(model, image, tile_size=(128, 128), overlap=0.5, tta=tta)[..., 0]
+        predict_tiled(model, image, tile_size=TILE_SIZE, overlap=OVERLAP, tta=tta)[
+            ..., 0
+        ]
         for image in images
     ]
+
+
+def inference_settings(
+    threshold: float, *, tta: bool, filters: int
+) -> dict[str, object]:
+    """The settings stored in the evaluated checkpoint (:mod:`zoo.settings`).
+
+    The recipe feeds RGB images scaled to [0, 1] (no channel conversion, no
+    CLAHE, no resize), predicts with 128x128 tiles at overlap 0.5, with flip
+    TTA unless ``--no-tta``, at the threshold calibrated on training images.
+    """
+    return {
+        "model": "sa_unet",
+        "model_kwargs": {"filters": filters},
+        "n_classes": 1,
+        "class_names": ["vessel"],
+        "input_channels": 3,
+        "axes": "HWC",
+        "normalization": "unit_range",
+        "channels": "rgb",
+        "clahe": False,
+        "resize": None,
+        "tile_size": list(TILE_SIZE),
+        "overlap": OVERLAP,
+        "tta": tta,
+        "threshold": threshold,
+        "output": None,
+    }
 
 
 def calibrate_threshold(probs, masks, fovs, grid=None) -> float:
@@ -235,7 +273,11 @@ def main(argv: list[str] | None = None) -> dict:
     run["validation_at_0.5"] = evaluate_held_out(
         probs, data, val_idx, out, threshold=0.5, overlays=False
     )
-    run["evaluation_config"] = {"tta": tta, "tile_size": 128, "overlap": 0.5}
+    run["evaluation_config"] = {"tta": tta, "tile_size": 128, "overlap": OVERLAP}
+    run["checkpoint_settings"] = update_settings(
+        out / f"{args.checkpoint}.h5",
+        **inference_settings(threshold, tta=tta, filters=args.filters),
+    )
     (out / "run.json").write_text(json.dumps(run, indent=2))
     print(
         f"threshold {threshold} (chosen on training images {run['calibration_images']})"

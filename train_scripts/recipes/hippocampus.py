@@ -196,9 +196,8 @@ def inference_settings() -> dict:
         "tile_size": list(TILE),
         "overlap": 0.5,
         "tta": False,
-        "normalization": "zscore_case",
+        "normalization": {"method": "zscore"},
         "class_names": list(CLASS_NAMES),
-        "output": "labels",
     }
 
 
