@@ -167,3 +167,38 @@ def test_empty_ratio_controls_the_fraction_of_empty_images():
     assert np.mean(draws != 0) == pytest.approx(0.75, abs=0.04)
     with pytest.raises(ValueError, match="empty_ratio"):
         PatchSampler(masks, (8, 8), empty_ratio=1.5)
+
+
+def _write_dicom(path, pixels, photometric, bits):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, bits, bits - 1
+    ds.PixelRepresentation = 0
+    ds.PixelSpacing = [0.2, 0.3]
+    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return ds.SOPInstanceUID
+
+
+def test_dicom_scaling_and_monochrome1_inversion(tmp_path):
+    pixels = np.array([[0, 1023], [4095, 2048]], np.uint16)
+    uid = _write_dicom(tmp_path / "m2.dcm", pixels, "MONOCHROME2", 12)
+    image, meta = read_dicom(tmp_path / "m2.dcm")
+    np.testing.assert_allclose(image[..., 0], pixels / 4095.0, rtol=1e-6)
+    assert meta["spacing"] == pytest.approx((0.2, 0.3))
+    assert meta["image_id"] == uid
+    _write_dicom(tmp_path / "m1.dcm", pixels, "MONOCHROME1", 12)
+    inverted, _ = read_dicom(tmp_path / "m1.dcm")
+    np.testing.assert_allclose(inverted[..., 0], 1.0 - pixels / 4095.0, rtol=1e-6)
+    assert find_dicoms(tmp_path) == [tmp_path / "m1.dcm", tmp_path / "m2.dcm"]
