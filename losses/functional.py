@@ -26,6 +26,12 @@ Conventions shared by all functions:
 * Dice-type ratios are smoothed, ``(2 * sum(y * p) + smooth) /
   (sum(y) + sum(p) + smooth)``, with ``smooth > 0``: an empty mask predicted
   empty has dice 1 (loss 0), never NaN.
+* ``ignore_index`` (e.g. 255): a pixel where any target channel equals it is
+  left out. Its target and prediction are zeroed before the sums of the
+  dice-type ratios, and the pixel-averaged losses (cross-entropies, focal)
+  average over the remaining pixels only, so the loss equals that of the valid
+  pixels alone (except :func:`border_dice_loss`, whose pooled border bands
+  still see the zeroed pixels next to them).
 
 Deviation from the reference design: the reference (ARCHITECTURES.md section
 12) sums over the whole batch tensor; these functions reduce per sample and
