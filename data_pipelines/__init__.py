@@ -5,8 +5,9 @@ is imported only with :mod:`data_pipelines.pipeline`)::
 
     from data_pipelines import load_drive, Augmenter2D, make_patch_dataset
 
-``data_pipelines.synthetic`` and ``data_pipelines.weight_maps`` are imported by
-their full names.
+``data_pipelines.synthetic``, ``data_pipelines.weight_maps``, ``data_pipelines.rle``,
+``data_pipelines.dicom`` and ``data_pipelines.postprocess`` are imported by their
+full names.
 """
 
 from __future__ import annotations

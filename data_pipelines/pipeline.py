@@ -154,6 +154,7 @@ def make_patch_dataset(
     target_fn: TargetFn | None = None,
     context: float = 0.25,
     threads: int | None = None,
+    empty_ratio: float | None = None,
 ) -> tf.data.Dataset:
     """Random training patches, 2D or 3D, as batches ``(x, y)``.
 
@@ -191,6 +192,9 @@ def make_patch_dataset(
             per side. Defaults to 0.25.
         threads: Size of the dataset's private thread pool; None uses TF's
             global pool. Defaults to None.
+        empty_ratio: Probability of drawing the patch's image among those with
+            an empty mask (see :class:`~data_pipelines.patches.PatchSampler`);
+            None draws images uniformly. Defaults to None.
 
     Returns:
         A ``tf.data.Dataset`` of ``float32`` ``(x, y)`` with shapes
@@ -220,7 +224,12 @@ def make_patch_dataset(
     if context < 0:
         raise ValueError(f"`context` must be >= 0. Received: context={context}")
     sampler = PatchSampler(
-        masks, patch_size, fg_ratio=fg_ratio, fov=fov, fg_channels=fg_channels
+        masks,
+        patch_size,
+        fg_ratio=fg_ratio,
+        fov=fov,
+        fg_channels=fg_channels,
+        empty_ratio=empty_ratio,
     )
     patch = sampler.patch_sizes[0]
     margin = (

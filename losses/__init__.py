@@ -2,6 +2,8 @@
 
 * :mod:`losses.functional`: pure ``keras.ops`` loss functions,
   ``(B, *spatial, C) -> (B,)``, 2D and 3D.
+* :mod:`losses.hybrid`: Jaccard (IoU), MS-SSIM and the UNet 3+ hybrid loss
+  (focal + MS-SSIM + IoU).
 * :mod:`losses.classes`: registered ``keras.losses.Loss`` wrappers.
 * :mod:`losses.metrics`: epoch-accumulating dice / IoU / precision / recall /
   specificity metrics.
@@ -25,7 +27,7 @@ from typing import Any
 
 import keras
 
-from losses import evaluation, functional
+from losses import evaluation, functional, hybrid
 from losses.classes import (
     BCEDiceLoss,
     BCELoss,
@@ -36,9 +38,12 @@ from losses.classes import (
     FocalLoss,
     FocalTverskyLoss,
     GeneralizedDiceLoss,
+    JaccardLoss,
+    MSSSIMLoss,
     MulticlassDiceLoss,
     ReweightedBCELoss,
     TverskyLoss,
+    UNet3PlusHybridLoss,
     WeightedBCELoss,
     WeightedDiceLoss,
 )
@@ -62,6 +67,12 @@ from losses.functional import (
     tversky_loss,
     weighted_bce,
     weighted_dice_loss,
+)
+from losses.hybrid import (
+    jaccard_loss,
+    ms_ssim,
+    ms_ssim_loss,
+    unet3plus_hybrid_loss,
 )
 from losses.metrics import (
     DiceScore,
@@ -87,6 +98,9 @@ LOSSES: dict[str, type[keras.losses.Loss]] = {
     "bce_dice": BCEDiceLoss,
     "focal_dice": FocalDiceLoss,
     "focal_bce_dice": FocalBCEDiceLoss,
+    "jaccard_loss": JaccardLoss,
+    "ms_ssim_loss": MSSSIMLoss,
+    "unet3plus_hybrid_loss": UNet3PlusHybridLoss,
 }
 
 #: Short aliases accepted by :func:`get` (not by ``model.compile`` where Keras
@@ -102,6 +116,10 @@ ALIASES: dict[str, str] = {
     "focal_tversky": "focal_tversky_loss",
     "generalized_dice": "generalized_dice_loss",
     "unet_weight_map": "weighted_bce",
+    "jaccard": "jaccard_loss",
+    "iou": "jaccard_loss",
+    "ms_ssim": "ms_ssim_loss",
+    "unet3plus_hybrid": "unet3plus_hybrid_loss",
 }
 
 
@@ -202,6 +220,8 @@ __all__ = [
     "FocalTverskyLoss",
     "GeneralizedDiceLoss",
     "IoUScore",
+    "JaccardLoss",
+    "MSSSIMLoss",
     "LOSSES",
     "MulticlassDiceLoss",
     "PrecisionScore",
@@ -209,6 +229,7 @@ __all__ = [
     "ReweightedBCELoss",
     "SpecificityScore",
     "TverskyLoss",
+    "UNet3PlusHybridLoss",
     "WeightedBCELoss",
     "WeightedDiceLoss",
     "bce",
@@ -226,13 +247,18 @@ __all__ = [
     "generalized_dice_loss",
     "get",
     "hard_dice_coefficient",
+    "hybrid",
+    "jaccard_loss",
     "list_losses",
+    "ms_ssim",
+    "ms_ssim_loss",
     "multiclass_dice_loss",
     "per_channel_dice",
     "register_compile_names",
     "reweighted_bce",
     "tversky_index",
     "tversky_loss",
+    "unet3plus_hybrid_loss",
     "weighted_bce",
     "weighted_dice_loss",
 ]

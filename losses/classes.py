@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import keras
 
-from losses import functional
+from losses import functional, hybrid
 from losses.functional import Mode
 
 __all__ = [
@@ -28,9 +28,12 @@ __all__ = [
     "FocalLoss",
     "FocalTverskyLoss",
     "GeneralizedDiceLoss",
+    "JaccardLoss",
+    "MSSSIMLoss",
     "MulticlassDiceLoss",
     "ReweightedBCELoss",
     "TverskyLoss",
+    "UNet3PlusHybridLoss",
     "WeightedBCELoss",
     "WeightedDiceLoss",
 ]
@@ -92,6 +95,8 @@ class DiceLoss(_FunctionLoss):
         from_logits: Whether predictions are logits. Defaults to False.
         mode: ``"multilabel"`` (sigmoid) or ``"multiclass"`` (softmax).
             Defaults to "multilabel".
+        ignore_index: Target value of pixels to leave out (e.g. 255). Defaults
+            to None.
         reduction: Keras reduction. Defaults to "sum_over_batch_size".
         name: Loss name. Defaults to "dice_loss".
         dtype: Keras dtype of the returned loss. Defaults to None (floatx).
@@ -112,6 +117,7 @@ class DiceLoss(_FunctionLoss):
         squared: bool = False,
         from_logits: bool = False,
         mode: Mode = "multilabel",
+        ignore_index: int | None = None,
         reduction: str | None = "sum_over_batch_size",
         name: str = "dice_loss",
         dtype: str | None = None,
@@ -120,6 +126,7 @@ class DiceLoss(_FunctionLoss):
             name=name,
             reduction=reduction,
             dtype=dtype,
+            ignore_index=ignore_index,
             smooth=smooth,
             squared=squared,
             from_logits=from_logits,
@@ -138,6 +145,8 @@ class MulticlassDiceLoss(_FunctionLoss):
         squared: Squared denominator. Defaults to False.
         from_logits: Whether predictions are logits. Defaults to False.
         mode: ``"multiclass"`` or ``"multilabel"``. Defaults to "multiclass".
+        ignore_index: Target value of pixels to leave out (e.g. 255). Defaults
+            to None.
         reduction: Keras reduction. Defaults to "sum_over_batch_size".
         name: Loss name. Defaults to "multiclass_dice_loss".
         dtype: Keras dtype of the returned loss. Defaults to None (floatx).
@@ -153,6 +162,7 @@ class MulticlassDiceLoss(_FunctionLoss):
         squared: bool = False,
         from_logits: bool = False,
         mode: Mode = "multiclass",
+        ignore_index: int | None = None,
         reduction: str | None = "sum_over_batch_size",
         name: str = "multiclass_dice_loss",
         dtype: str | None = None,
@@ -161,6 +171,7 @@ class MulticlassDiceLoss(_FunctionLoss):
             name=name,
             reduction=reduction,
             dtype=dtype,
+            ignore_index=ignore_index,
             class_weights=class_weights,
             smooth=smooth,
             squared=squared,
@@ -177,6 +188,8 @@ class BCELoss(_FunctionLoss):
         from_logits: Whether predictions are logits. Defaults to False.
         mode: ``"multilabel"`` (binary CE) or ``"multiclass"`` (categorical).
             Defaults to "multilabel".
+        ignore_index: Target value of pixels to leave out (e.g. 255). Defaults
+            to None.
         reduction: Keras reduction. Defaults to "sum_over_batch_size".
         name: Loss name. Defaults to "bce".
         dtype: Keras dtype of the returned loss. Defaults to None (floatx).
@@ -189,6 +202,7 @@ class BCELoss(_FunctionLoss):
         *,
         from_logits: bool = False,
         mode: Mode = "multilabel",
+        ignore_index: int | None = None,
         reduction: str | None = "sum_over_batch_size",
         name: str = "bce",
         dtype: str | None = None,
@@ -197,6 +211,7 @@ class BCELoss(_FunctionLoss):
             name=name,
             reduction=reduction,
             dtype=dtype,
+            ignore_index=ignore_index,
             from_logits=from_logits,
             mode=mode,
         )
@@ -209,6 +224,8 @@ class ReweightedBCELoss(_FunctionLoss):
     Args:
         alpha: Weight of the positive term in [0, 1]. Defaults to 0.99.
         from_logits: Whether predictions are logits. Defaults to False.
+        ignore_index: Target value of pixels to leave out (e.g. 255). Defaults
+            to None.
         reduction: Keras reduction. Defaults to "sum_over_batch_size".
         name: Loss name. Defaults to "reweighted_bce".
         dtype: Keras dtype of the returned loss. Defaults to None (floatx).
@@ -221,6 +238,7 @@ class ReweightedBCELoss(_FunctionLoss):
         *,
         alpha: float = 0.99,
         from_logits: bool = False,
+        ignore_index: int | None = None,
         reduction: str | None = "sum_over_batch_size",
         name: str = "reweighted_bce",
         dtype: str | None = None,
@@ -229,6 +247,7 @@ class ReweightedBCELoss(_FunctionLoss):
             name=name,
             reduction=reduction,
             dtype=dtype,
+            ignore_index=ignore_index,
             alpha=alpha,
             from_logits=from_logits,
         )
@@ -243,6 +262,8 @@ class FocalLoss(_FunctionLoss):
         alpha: Positive-class balance in [0, 1]. Defaults to 0.25.
         from_logits: Whether predictions are logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value of pixels to leave out (e.g. 255). Defaults
+            to None.
         reduction: Keras reduction. Defaults to "sum_over_batch_size".
         name: Loss name. Defaults to "focal_loss".
         dtype: Keras dtype of the returned loss. Defaults to None (floatx).
@@ -257,6 +278,7 @@ class FocalLoss(_FunctionLoss):
         alpha: float = 0.25,
         from_logits: bool = False,
         mode: Mode = "multilabel",
+        ignore_index: int | None = None,
         reduction: str | None = "sum_over_batch_size",
         name: str = "focal_loss",
         dtype: str | None = None,
@@ -265,6 +287,7 @@ class FocalLoss(_FunctionLoss):
             name=name,
             reduction=reduction,
             dtype=dtype,
+            ignore_index=ignore_index,
             gamma=gamma,
             alpha=alpha,
             from_logits=from_logits,
@@ -283,6 +306,8 @@ class BorderDiceLoss(_FunctionLoss):
         squared: Squared denominator. Defaults to False.
         from_logits: Whether predictions are logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value of pixels to leave out (e.g. 255). Defaults
+            to None.
         reduction: Keras reduction. Defaults to "sum_over_batch_size".
         name: Loss name. Defaults to "border_dice_loss".
         dtype: Keras dtype of the returned loss. Defaults to None (floatx).
@@ -299,6 +324,7 @@ class BorderDiceLoss(_FunctionLoss):
         squared: bool = False,
         from_logits: bool = False,
         mode: Mode = "multilabel",
+        ignore_index: int | None = None,
         reduction: str | None = "sum_over_batch_size",
         name: str = "border_dice_loss",
         dtype: str | None = None,
@@ -307,6 +333,7 @@ class BorderDiceLoss(_FunctionLoss):
             name=name,
             reduction=reduction,
             dtype=dtype,
+            ignore_index=ignore_index,
             pool_size=pool_size,
             border=border,
             smooth=smooth,
@@ -329,6 +356,8 @@ class WeightedDiceLoss(_FunctionLoss):
         squared: Squared denominator. Defaults to False.
         from_logits: Whether predictions are logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value of pixels to leave out (e.g. 255). Defaults
+            to None.
         reduction: Keras reduction. Defaults to "sum_over_batch_size".
         name: Loss name. Defaults to "weighted_dice_loss".
         dtype: Keras dtype of the returned loss. Defaults to None (floatx).
@@ -346,6 +375,7 @@ class WeightedDiceLoss(_FunctionLoss):
         squared: bool = False,
         from_logits: bool = False,
         mode: Mode = "multilabel",
+        ignore_index: int | None = None,
         reduction: str | None = "sum_over_batch_size",
         name: str = "weighted_dice_loss",
         dtype: str | None = None,
@@ -354,6 +384,7 @@ class WeightedDiceLoss(_FunctionLoss):
             name=name,
             reduction=reduction,
             dtype=dtype,
+            ignore_index=ignore_index,
             foreground_weight=foreground_weight,
             background_weight=background_weight,
             formulation=formulation,
@@ -374,6 +405,8 @@ class TverskyLoss(_FunctionLoss):
         smooth: Additive smoothing, > 0. Defaults to 1.0.
         from_logits: Whether predictions are logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value of pixels to leave out (e.g. 255). Defaults
+            to None.
         reduction: Keras reduction. Defaults to "sum_over_batch_size".
         name: Loss name. Defaults to "tversky_loss".
         dtype: Keras dtype of the returned loss. Defaults to None (floatx).
@@ -389,6 +422,7 @@ class TverskyLoss(_FunctionLoss):
         smooth: float = 1.0,
         from_logits: bool = False,
         mode: Mode = "multilabel",
+        ignore_index: int | None = None,
         reduction: str | None = "sum_over_batch_size",
         name: str = "tversky_loss",
         dtype: str | None = None,
@@ -397,6 +431,7 @@ class TverskyLoss(_FunctionLoss):
             name=name,
             reduction=reduction,
             dtype=dtype,
+            ignore_index=ignore_index,
             alpha=alpha,
             beta=beta,
             smooth=smooth,
@@ -416,6 +451,8 @@ class FocalTverskyLoss(_FunctionLoss):
         smooth: Additive smoothing, > 0. Defaults to 1.0.
         from_logits: Whether predictions are logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value of pixels to leave out (e.g. 255). Defaults
+            to None.
         reduction: Keras reduction. Defaults to "sum_over_batch_size".
         name: Loss name. Defaults to "focal_tversky_loss".
         dtype: Keras dtype of the returned loss. Defaults to None (floatx).
@@ -432,6 +469,7 @@ class FocalTverskyLoss(_FunctionLoss):
         smooth: float = 1.0,
         from_logits: bool = False,
         mode: Mode = "multilabel",
+        ignore_index: int | None = None,
         reduction: str | None = "sum_over_batch_size",
         name: str = "focal_tversky_loss",
         dtype: str | None = None,
@@ -440,6 +478,7 @@ class FocalTverskyLoss(_FunctionLoss):
             name=name,
             reduction=reduction,
             dtype=dtype,
+            ignore_index=ignore_index,
             alpha=alpha,
             beta=beta,
             gamma=gamma,
@@ -459,6 +498,8 @@ class GeneralizedDiceLoss(_FunctionLoss):
         smooth: Additive smoothing, > 0. Defaults to 1.0.
         from_logits: Whether predictions are logits. Defaults to False.
         mode: ``"multiclass"`` or ``"multilabel"``. Defaults to "multiclass".
+        ignore_index: Target value of pixels to leave out (e.g. 255). Defaults
+            to None.
         reduction: Keras reduction. Defaults to "sum_over_batch_size".
         name: Loss name. Defaults to "generalized_dice_loss".
         dtype: Keras dtype of the returned loss. Defaults to None (floatx).
@@ -473,6 +514,7 @@ class GeneralizedDiceLoss(_FunctionLoss):
         smooth: float = 1.0,
         from_logits: bool = False,
         mode: Mode = "multiclass",
+        ignore_index: int | None = None,
         reduction: str | None = "sum_over_batch_size",
         name: str = "generalized_dice_loss",
         dtype: str | None = None,
@@ -481,6 +523,7 @@ class GeneralizedDiceLoss(_FunctionLoss):
             name=name,
             reduction=reduction,
             dtype=dtype,
+            ignore_index=ignore_index,
             weight_type=weight_type,
             smooth=smooth,
             from_logits=from_logits,
@@ -498,6 +541,8 @@ class WeightedBCELoss(_FunctionLoss):
     Args:
         from_logits: Whether predictions are logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value of pixels to leave out (e.g. 255). Defaults
+            to None.
         reduction: Keras reduction. Defaults to "sum_over_batch_size".
         name: Loss name. Defaults to "weighted_bce".
         dtype: Keras dtype of the returned loss. Defaults to None (floatx).
@@ -510,6 +555,7 @@ class WeightedBCELoss(_FunctionLoss):
         *,
         from_logits: bool = False,
         mode: Mode = "multilabel",
+        ignore_index: int | None = None,
         reduction: str | None = "sum_over_batch_size",
         name: str = "weighted_bce",
         dtype: str | None = None,
@@ -518,6 +564,7 @@ class WeightedBCELoss(_FunctionLoss):
             name=name,
             reduction=reduction,
             dtype=dtype,
+            ignore_index=ignore_index,
             from_logits=from_logits,
             mode=mode,
         )
@@ -536,6 +583,8 @@ class BCEDiceLoss(_FunctionLoss):
         squared: Squared dice denominator. Defaults to False.
         from_logits: Whether predictions are logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value of pixels to leave out (e.g. 255). Defaults
+            to None.
         reduction: Keras reduction. Defaults to "sum_over_batch_size".
         name: Loss name. Defaults to "bce_dice".
         dtype: Keras dtype of the returned loss. Defaults to None (floatx).
@@ -553,6 +602,7 @@ class BCEDiceLoss(_FunctionLoss):
         squared: bool = False,
         from_logits: bool = False,
         mode: Mode = "multilabel",
+        ignore_index: int | None = None,
         reduction: str | None = "sum_over_batch_size",
         name: str = "bce_dice",
         dtype: str | None = None,
@@ -561,6 +611,7 @@ class BCEDiceLoss(_FunctionLoss):
             name=name,
             reduction=reduction,
             dtype=dtype,
+            ignore_index=ignore_index,
             bce_weight=bce_weight,
             dice_weight=dice_weight,
             bce_alpha=bce_alpha,
@@ -584,6 +635,8 @@ class FocalDiceLoss(_FunctionLoss):
         squared: Squared dice denominator. Defaults to False.
         from_logits: Whether predictions are logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value of pixels to leave out (e.g. 255). Defaults
+            to None.
         reduction: Keras reduction. Defaults to "sum_over_batch_size".
         name: Loss name. Defaults to "focal_dice".
         dtype: Keras dtype of the returned loss. Defaults to None (floatx).
@@ -602,6 +655,7 @@ class FocalDiceLoss(_FunctionLoss):
         squared: bool = False,
         from_logits: bool = False,
         mode: Mode = "multilabel",
+        ignore_index: int | None = None,
         reduction: str | None = "sum_over_batch_size",
         name: str = "focal_dice",
         dtype: str | None = None,
@@ -610,6 +664,7 @@ class FocalDiceLoss(_FunctionLoss):
             name=name,
             reduction=reduction,
             dtype=dtype,
+            ignore_index=ignore_index,
             focal_weight=focal_weight,
             dice_weight=dice_weight,
             gamma=gamma,
@@ -637,6 +692,8 @@ class FocalBCEDiceLoss(_FunctionLoss):
         squared: Squared dice denominator. Defaults to False.
         from_logits: Whether predictions are logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value of pixels to leave out (e.g. 255). Defaults
+            to None.
         reduction: Keras reduction. Defaults to "sum_over_batch_size".
         name: Loss name. Defaults to "focal_bce_dice".
         dtype: Keras dtype of the returned loss. Defaults to None (floatx).
@@ -657,6 +714,7 @@ class FocalBCEDiceLoss(_FunctionLoss):
         squared: bool = False,
         from_logits: bool = False,
         mode: Mode = "multilabel",
+        ignore_index: int | None = None,
         reduction: str | None = "sum_over_batch_size",
         name: str = "focal_bce_dice",
         dtype: str | None = None,
@@ -665,6 +723,7 @@ class FocalBCEDiceLoss(_FunctionLoss):
             name=name,
             reduction=reduction,
             dtype=dtype,
+            ignore_index=ignore_index,
             focal_weight=focal_weight,
             bce_weight=bce_weight,
             dice_weight=dice_weight,
@@ -673,6 +732,161 @@ class FocalBCEDiceLoss(_FunctionLoss):
             bce_alpha=bce_alpha,
             smooth=smooth,
             squared=squared,
+            from_logits=from_logits,
+            mode=mode,
+        )
+
+
+@_register
+class JaccardLoss(_FunctionLoss):
+    """Soft Jaccard / IoU loss (:func:`losses.hybrid.jaccard_loss`).
+
+    Args:
+        smooth: Additive smoothing, > 0. Defaults to 1.0.
+        from_logits: Whether predictions are logits. Defaults to False.
+        mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value of pixels to leave out (e.g. 255). Defaults
+            to None.
+        reduction: Keras reduction. Defaults to "sum_over_batch_size".
+        name: Loss name. Defaults to "jaccard_loss".
+        dtype: Keras dtype of the returned loss. Defaults to None (floatx).
+    """
+
+    fn = staticmethod(hybrid.jaccard_loss)
+
+    def __init__(
+        self,
+        *,
+        smooth: float = 1.0,
+        from_logits: bool = False,
+        mode: Mode = "multilabel",
+        ignore_index: int | None = None,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "jaccard_loss",
+        dtype: str | None = None,
+    ) -> None:
+        super().__init__(
+            name=name,
+            reduction=reduction,
+            dtype=dtype,
+            ignore_index=ignore_index,
+            smooth=smooth,
+            from_logits=from_logits,
+            mode=mode,
+        )
+
+
+@_register
+class MSSSIMLoss(_FunctionLoss):
+    """``1 - MS-SSIM`` (:func:`losses.hybrid.ms_ssim_loss`).
+
+    Args:
+        filter_size: Gaussian window side. Defaults to 11.
+        filter_sigma: Gaussian standard deviation. Defaults to 1.5.
+        power_factors: One exponent per scale. Defaults to
+            ``losses.hybrid.MS_SSIM_POWER_FACTORS`` (5 scales).
+        k1: Luminance constant. Defaults to 0.01.
+        k2: Contrast constant. Defaults to 0.03.
+        from_logits: Whether predictions are logits. Defaults to False.
+        mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value of pixels to leave out (e.g. 255). Defaults
+            to None.
+        reduction: Keras reduction. Defaults to "sum_over_batch_size".
+        name: Loss name. Defaults to "ms_ssim_loss".
+        dtype: Keras dtype of the returned loss. Defaults to None (floatx).
+    """
+
+    fn = staticmethod(hybrid.ms_ssim_loss)
+
+    def __init__(
+        self,
+        *,
+        filter_size: int = 11,
+        filter_sigma: float = 1.5,
+        power_factors: Sequence[float] = hybrid.MS_SSIM_POWER_FACTORS,
+        k1: float = 0.01,
+        k2: float = 0.03,
+        from_logits: bool = False,
+        mode: Mode = "multilabel",
+        ignore_index: int | None = None,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "ms_ssim_loss",
+        dtype: str | None = None,
+    ) -> None:
+        super().__init__(
+            name=name,
+            reduction=reduction,
+            dtype=dtype,
+            ignore_index=ignore_index,
+            filter_size=filter_size,
+            filter_sigma=filter_sigma,
+            power_factors=[float(v) for v in power_factors],
+            k1=k1,
+            k2=k2,
+            from_logits=from_logits,
+            mode=mode,
+        )
+
+
+@_register
+class UNet3PlusHybridLoss(_FunctionLoss):
+    """UNet 3+ ``focal + MS-SSIM + IoU`` (:func:`losses.hybrid.unet3plus_hybrid_loss`).
+
+    Args:
+        focal_weight: Weight of the focal term. Defaults to 1.0.
+        ms_ssim_weight: Weight of the MS-SSIM term. Defaults to 1.0.
+        iou_weight: Weight of the IoU term. Defaults to 1.0.
+        gamma: Focal exponent >= 0. Defaults to 2.0.
+        alpha: Focal positive-class balance in [0, 1]. Defaults to 0.25.
+        smooth: IoU smoothing, > 0. Defaults to 1.0.
+        filter_size: MS-SSIM window side. Defaults to 11.
+        filter_sigma: MS-SSIM Gaussian standard deviation. Defaults to 1.5.
+        power_factors: MS-SSIM exponents, one per scale. Defaults to
+            ``losses.hybrid.MS_SSIM_POWER_FACTORS``.
+        from_logits: Whether predictions are logits. Defaults to False.
+        mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value of pixels to leave out (e.g. 255). Defaults
+            to None.
+        reduction: Keras reduction. Defaults to "sum_over_batch_size".
+        name: Loss name. Defaults to "unet3plus_hybrid_loss".
+        dtype: Keras dtype of the returned loss. Defaults to None (floatx).
+    """
+
+    fn = staticmethod(hybrid.unet3plus_hybrid_loss)
+
+    def __init__(
+        self,
+        *,
+        focal_weight: float = 1.0,
+        ms_ssim_weight: float = 1.0,
+        iou_weight: float = 1.0,
+        gamma: float = 2.0,
+        alpha: float = 0.25,
+        smooth: float = 1.0,
+        filter_size: int = 11,
+        filter_sigma: float = 1.5,
+        power_factors: Sequence[float] = hybrid.MS_SSIM_POWER_FACTORS,
+        from_logits: bool = False,
+        mode: Mode = "multilabel",
+        ignore_index: int | None = None,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "unet3plus_hybrid_loss",
+        dtype: str | None = None,
+    ) -> None:
+        super().__init__(
+            name=name,
+            reduction=reduction,
+            dtype=dtype,
+            ignore_index=ignore_index,
+            focal_weight=focal_weight,
+            ms_ssim_weight=ms_ssim_weight,
+            iou_weight=iou_weight,
+            gamma=gamma,
+            alpha=alpha,
+            smooth=smooth,
+            filter_size=filter_size,
+            filter_sigma=filter_sigma,
+            power_factors=[float(v) for v in power_factors],
             from_logits=from_logits,
             mode=mode,
         )

@@ -9,7 +9,8 @@ volume); the surface distances need a single 2D or 3D array.
 
 Undefined cases are explicit, never a silent 0 or a warning:
 
-* ``dice_score``, ``iou_score``: 1.0 when target and prediction are both empty;
+* ``dice_score``, ``iou_score``: 1.0 when target and prediction are both empty
+  (``mean_image_dice``, the SIIM competition metric, averages that per image);
 * ``sensitivity_score``: nan when the target has no positive;
 * ``specificity_score``: nan when the target has no negative;
 * ``precision_score``: nan when nothing is predicted positive;
@@ -22,7 +23,8 @@ Undefined cases are explicit, never a silent 0 or a warning:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import zip_longest
 from typing import Any
 
 import numpy as np
@@ -38,6 +40,7 @@ __all__ = [
     "evaluate_segmentation",
     "hausdorff_distance_95",
     "iou_score",
+    "mean_image_dice",
     "per_label_scores",
     "precision_score",
     "sensitivity_score",
@@ -69,6 +72,20 @@ def _region(mask: Any, shape: tuple[int, ...]) -> np.ndarray | None:
         ) from err
 
 
+def _ignored_region(y_true: Any, mask: Any, ignore_index: int | None) -> Any:
+    """The region ``mask`` without the pixels whose target is ``ignore_index``."""
+    if ignore_index is None:
+        return mask
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise ValueError(
+            f"`ignore_index` must be None or an int. Received: {ignore_index!r}"
+        )
+    y_true = np.asarray(y_true)
+    keep = y_true != ignore_index
+    region = _region(mask, y_true.shape)
+    return keep if region is None else keep & region
+
+
 def _binarise(
     y_true: Any, y_pred: Any, threshold: float, mask: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -86,7 +103,12 @@ def _binarise(
 
 
 def confusion_counts(
-    y_true: Any, y_pred: Any, *, threshold: float = 0.5, mask: Any = None
+    y_true: Any,
+    y_pred: Any,
+    *,
+    threshold: float = 0.5,
+    mask: Any = None,
+    ignore_index: int | None = None,
 ) -> tuple[int, int, int, int]:
     """Counts true/false positives/negatives inside an optional region.
 
@@ -96,6 +118,8 @@ def confusion_counts(
         threshold: Probability threshold in [0, 1]. Defaults to 0.5.
         mask: Optional boolean region broadcastable to ``y_true``. Defaults to
             None (all pixels).
+        ignore_index: Target value of pixels to leave out (e.g. 255); they
+            count as outside ``mask``. Defaults to None.
 
     Returns:
         ``(tp, fp, fn, tn)`` as Python ints.
@@ -103,6 +127,7 @@ def confusion_counts(
     Raises:
         ValueError: On mismatched shapes or a bad threshold.
     """
+    mask = _ignored_region(y_true, mask, ignore_index)
     truth, pred, region = _binarise(y_true, y_pred, threshold, mask)
     if region is not None:
         truth, pred = truth[region], pred[region]
@@ -131,7 +156,12 @@ _FROM_COUNTS = {
 
 
 def dice_score(
-    y_true: Any, y_pred: Any, *, threshold: float = 0.5, mask: Any = None
+    y_true: Any,
+    y_pred: Any,
+    *,
+    threshold: float = 0.5,
+    mask: Any = None,
+    ignore_index: int | None = None,
 ) -> float:
     """Dice / F1 ``2 TP / (2 TP + FP + FN)``; 1.0 when both are empty.
 
@@ -140,6 +170,8 @@ def dice_score(
         y_pred: Prediction, positive where ``> threshold``; same shape.
         threshold: Probability threshold in [0, 1]. Defaults to 0.5.
         mask: Optional boolean region. Defaults to None.
+        ignore_index: Target value of pixels to leave out (e.g. 255); they
+            count as outside ``mask``. Defaults to None.
 
     Returns:
         The dice score.
@@ -147,12 +179,66 @@ def dice_score(
     Raises:
         ValueError: On mismatched shapes or a bad threshold.
     """
-    counts = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
+    counts = confusion_counts(
+        y_true, y_pred, threshold=threshold, mask=mask, ignore_index=ignore_index
+    )
     return _FROM_COUNTS["dice"](*counts)
 
 
+def mean_image_dice(
+    y_true: Iterable[Any],
+    y_pred: Iterable[Any],
+    *,
+    threshold: float = 0.5,
+    ignore_index: int | None = None,
+) -> float:
+    """Mean of the per-image dice: the SIIM-ACR pneumothorax competition metric.
+
+    Each image's dice is :func:`dice_score`, so an image whose truth and
+    prediction are both empty scores 1 and an empty truth with any predicted
+    pixel scores 0; the metric is the plain mean over images (not the dice of
+    all pixels pooled, which the many empty images would not affect).
+
+    Args:
+        y_true: Target images, each positive where ``> 0.5`` (a sequence or an
+            ``(N, ...)`` array).
+        y_pred: Predictions, each positive where ``> threshold``; same number
+            and shapes.
+        threshold: Probability threshold in [0, 1]. Defaults to 0.5.
+        ignore_index: Target value of pixels to leave out (e.g. 255); they
+            count as outside ``mask``. Defaults to None.
+
+    Returns:
+        The mean dice over the images.
+
+    Raises:
+        ValueError: On no image, different numbers of images, mismatched
+            shapes or a bad threshold.
+
+    Example:
+        >>> empty, full = np.zeros((2, 2)), np.ones((2, 2))
+        >>> mean_image_dice([empty, full], [empty, empty])
+        0.5
+    """
+    scores = []
+    for truth, pred in zip_longest(y_true, y_pred):
+        if truth is None or pred is None:
+            raise ValueError("`y_true` and `y_pred` hold different numbers of images")
+        scores.append(
+            dice_score(truth, pred, threshold=threshold, ignore_index=ignore_index)
+        )
+    if not scores:
+        raise ValueError("`y_true` holds no image")
+    return float(np.mean(scores))
+
+
 def iou_score(
-    y_true: Any, y_pred: Any, *, threshold: float = 0.5, mask: Any = None
+    y_true: Any,
+    y_pred: Any,
+    *,
+    threshold: float = 0.5,
+    mask: Any = None,
+    ignore_index: int | None = None,
 ) -> float:
     """Intersection over union ``TP / (TP + FP + FN)``; 1.0 when both are empty.
 
@@ -161,6 +247,8 @@ def iou_score(
         y_pred: Prediction, positive where ``> threshold``; same shape.
         threshold: Probability threshold in [0, 1]. Defaults to 0.5.
         mask: Optional boolean region. Defaults to None.
+        ignore_index: Target value of pixels to leave out (e.g. 255); they
+            count as outside ``mask``. Defaults to None.
 
     Returns:
         The IoU.
@@ -168,12 +256,19 @@ def iou_score(
     Raises:
         ValueError: On mismatched shapes or a bad threshold.
     """
-    counts = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
+    counts = confusion_counts(
+        y_true, y_pred, threshold=threshold, mask=mask, ignore_index=ignore_index
+    )
     return _FROM_COUNTS["iou"](*counts)
 
 
 def sensitivity_score(
-    y_true: Any, y_pred: Any, *, threshold: float = 0.5, mask: Any = None
+    y_true: Any,
+    y_pred: Any,
+    *,
+    threshold: float = 0.5,
+    mask: Any = None,
+    ignore_index: int | None = None,
 ) -> float:
     """Sensitivity / recall ``TP / (TP + FN)``; nan when the target is empty.
 
@@ -182,6 +277,8 @@ def sensitivity_score(
         y_pred: Prediction, positive where ``> threshold``; same shape.
         threshold: Probability threshold in [0, 1]. Defaults to 0.5.
         mask: Optional boolean region. Defaults to None.
+        ignore_index: Target value of pixels to leave out (e.g. 255); they
+            count as outside ``mask``. Defaults to None.
 
     Returns:
         The sensitivity.
@@ -189,12 +286,19 @@ def sensitivity_score(
     Raises:
         ValueError: On mismatched shapes or a bad threshold.
     """
-    counts = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
+    counts = confusion_counts(
+        y_true, y_pred, threshold=threshold, mask=mask, ignore_index=ignore_index
+    )
     return _FROM_COUNTS["sensitivity"](*counts)
 
 
 def specificity_score(
-    y_true: Any, y_pred: Any, *, threshold: float = 0.5, mask: Any = None
+    y_true: Any,
+    y_pred: Any,
+    *,
+    threshold: float = 0.5,
+    mask: Any = None,
+    ignore_index: int | None = None,
 ) -> float:
     """Specificity ``TN / (TN + FP)``; nan when the target has no negative.
 
@@ -203,6 +307,8 @@ def specificity_score(
         y_pred: Prediction, positive where ``> threshold``; same shape.
         threshold: Probability threshold in [0, 1]. Defaults to 0.5.
         mask: Optional boolean region. Defaults to None.
+        ignore_index: Target value of pixels to leave out (e.g. 255); they
+            count as outside ``mask``. Defaults to None.
 
     Returns:
         The specificity.
@@ -210,12 +316,19 @@ def specificity_score(
     Raises:
         ValueError: On mismatched shapes or a bad threshold.
     """
-    counts = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
+    counts = confusion_counts(
+        y_true, y_pred, threshold=threshold, mask=mask, ignore_index=ignore_index
+    )
     return _FROM_COUNTS["specificity"](*counts)
 
 
 def precision_score(
-    y_true: Any, y_pred: Any, *, threshold: float = 0.5, mask: Any = None
+    y_true: Any,
+    y_pred: Any,
+    *,
+    threshold: float = 0.5,
+    mask: Any = None,
+    ignore_index: int | None = None,
 ) -> float:
     """Precision ``TP / (TP + FP)``; nan when nothing is predicted positive.
 
@@ -224,6 +337,8 @@ def precision_score(
         y_pred: Prediction, positive where ``> threshold``; same shape.
         threshold: Probability threshold in [0, 1]. Defaults to 0.5.
         mask: Optional boolean region. Defaults to None.
+        ignore_index: Target value of pixels to leave out (e.g. 255); they
+            count as outside ``mask``. Defaults to None.
 
     Returns:
         The precision.
@@ -231,12 +346,19 @@ def precision_score(
     Raises:
         ValueError: On mismatched shapes or a bad threshold.
     """
-    counts = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
+    counts = confusion_counts(
+        y_true, y_pred, threshold=threshold, mask=mask, ignore_index=ignore_index
+    )
     return _FROM_COUNTS["precision"](*counts)
 
 
 def accuracy_score(
-    y_true: Any, y_pred: Any, *, threshold: float = 0.5, mask: Any = None
+    y_true: Any,
+    y_pred: Any,
+    *,
+    threshold: float = 0.5,
+    mask: Any = None,
+    ignore_index: int | None = None,
 ) -> float:
     """Pixel accuracy ``(TP + TN) / N``; nan when the region is empty.
 
@@ -245,6 +367,8 @@ def accuracy_score(
         y_pred: Prediction, positive where ``> threshold``; same shape.
         threshold: Probability threshold in [0, 1]. Defaults to 0.5.
         mask: Optional boolean region. Defaults to None.
+        ignore_index: Target value of pixels to leave out (e.g. 255); they
+            count as outside ``mask``. Defaults to None.
 
     Returns:
         The accuracy.
@@ -252,17 +376,23 @@ def accuracy_score(
     Raises:
         ValueError: On mismatched shapes or a bad threshold.
     """
-    counts = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
+    counts = confusion_counts(
+        y_true, y_pred, threshold=threshold, mask=mask, ignore_index=ignore_index
+    )
     return _FROM_COUNTS["accuracy"](*counts)
 
 
-def auc_score(y_true: Any, y_score: Any, *, mask: Any = None) -> float:
+def auc_score(
+    y_true: Any, y_score: Any, *, mask: Any = None, ignore_index: int | None = None
+) -> float:
     """Area under the ROC curve of pixel scores (``sklearn.metrics.roc_auc_score``).
 
     Args:
         y_true: Target, positive where ``> 0.5``.
         y_score: Continuous scores (probabilities), same shape.
         mask: Optional boolean region. Defaults to None.
+        ignore_index: Target value of pixels to leave out (e.g. 255); they
+            count as outside ``mask``. Defaults to None.
 
     Returns:
         The AUC; nan when the (masked) target holds only one class.
@@ -270,6 +400,7 @@ def auc_score(y_true: Any, y_score: Any, *, mask: Any = None) -> float:
     Raises:
         ValueError: On mismatched shapes.
     """
+    mask = _ignored_region(y_true, mask, ignore_index)
     y_true = np.asarray(y_true)
     y_score = np.asarray(y_score, dtype=np.float64)
     if y_true.shape != y_score.shape:
@@ -360,6 +491,7 @@ def hausdorff_distance_95(
     threshold: float = 0.5,
     mask: Any = None,
     spacing: Sequence[float] | None = None,
+    ignore_index: int | None = None,
 ) -> float:
     """95th-percentile symmetric Hausdorff distance between mask surfaces.
 
@@ -378,6 +510,8 @@ def hausdorff_distance_95(
             surfaces are extracted. Defaults to None.
         spacing: Pixel size per axis, e.g. ``(2.5, 0.7, 0.7)`` mm. Defaults to
             None (1 per axis).
+        ignore_index: Target value of pixels to leave out (e.g. 255); they
+            count as outside ``mask``. Defaults to None.
 
     Returns:
         The distance in units of ``spacing``; 0.0 when both masks are empty,
@@ -387,6 +521,7 @@ def hausdorff_distance_95(
         ValueError: On mismatched shapes, a rank other than 2 or 3, or a bad
             ``spacing`` / ``threshold``.
     """
+    mask = _ignored_region(y_true, mask, ignore_index)
     return _hd95(_surface_distances(y_true, y_pred, threshold, mask, spacing))
 
 
@@ -397,6 +532,7 @@ def average_surface_distance(
     threshold: float = 0.5,
     mask: Any = None,
     spacing: Sequence[float] | None = None,
+    ignore_index: int | None = None,
 ) -> float:
     """Average symmetric surface distance (ASSD) between mask surfaces.
 
@@ -411,6 +547,8 @@ def average_surface_distance(
         threshold: Probability threshold in [0, 1]. Defaults to 0.5.
         mask: Optional boolean region. Defaults to None.
         spacing: Pixel size per axis. Defaults to None (1 per axis).
+        ignore_index: Target value of pixels to leave out (e.g. 255); they
+            count as outside ``mask``. Defaults to None.
 
     Returns:
         The distance in units of ``spacing``; 0.0 when both masks are empty,
@@ -420,6 +558,7 @@ def average_surface_distance(
         ValueError: On mismatched shapes, a rank other than 2 or 3, or a bad
             ``spacing`` / ``threshold``.
     """
+    mask = _ignored_region(y_true, mask, ignore_index)
     return _assd(_surface_distances(y_true, y_pred, threshold, mask, spacing))
 
 
@@ -431,6 +570,7 @@ def evaluate_segmentation(
     mask: Any = None,
     spacing: Sequence[float] | None = None,
     distances: bool = True,
+    ignore_index: int | None = None,
 ) -> dict[str, float]:
     """Every metric of this module for one image or volume.
 
@@ -442,6 +582,8 @@ def evaluate_segmentation(
         spacing: Pixel size per axis for the distances. Defaults to None.
         distances: Also compute ``hd95`` and ``assd`` (needs a 2D or 3D
             array). Defaults to True.
+        ignore_index: Target value of pixels to leave out (e.g. 255); they
+            count as outside ``mask``. Defaults to None.
 
     Returns:
         Dict with keys ``dice``, ``iou``, ``sensitivity``, ``specificity``,
@@ -451,11 +593,19 @@ def evaluate_segmentation(
     Raises:
         ValueError: As the individual metrics.
     """
-    counts = confusion_counts(y_true, y_pred, threshold=threshold, mask=mask)
+    counts = confusion_counts(
+        y_true, y_pred, threshold=threshold, mask=mask, ignore_index=ignore_index
+    )
     report = {name: score(*counts) for name, score in _FROM_COUNTS.items()}
-    report["auc"] = auc_score(y_true, y_pred, mask=mask)
+    report["auc"] = auc_score(y_true, y_pred, mask=mask, ignore_index=ignore_index)
     if distances:
-        both = _surface_distances(y_true, y_pred, threshold, mask, spacing)
+        both = _surface_distances(
+            y_true,
+            y_pred,
+            threshold,
+            _ignored_region(y_true, mask, ignore_index),
+            spacing,
+        )
         report["hd95"] = _hd95(both)
         report["assd"] = _assd(both)
     return report

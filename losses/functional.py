@@ -26,6 +26,12 @@ Conventions shared by all functions:
 * Dice-type ratios are smoothed, ``(2 * sum(y * p) + smooth) /
   (sum(y) + sum(p) + smooth)``, with ``smooth > 0``: an empty mask predicted
   empty has dice 1 (loss 0), never NaN.
+* ``ignore_index`` (e.g. 255): a pixel where any target channel equals it is
+  left out. Its target and prediction are zeroed before the sums of the
+  dice-type ratios, and the pixel-averaged losses (cross-entropies, focal)
+  average over the remaining pixels only, so the loss equals that of the valid
+  pixels alone (except :func:`border_dice_loss`, whose pooled border bands
+  still see the zeroed pixels next to them).
 
 Deviation from the reference design: the reference (ARCHITECTURES.md section
 12) sums over the whole batch tensor; these functions reduce per sample and
@@ -177,6 +183,24 @@ def validate_loss_arguments(**kwargs: Any) -> None:
         elif name == "threshold":
             if value != "argmax":
                 _check_range(name, value, low=0.0, high=1.0)
+        elif name == "filter_size":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    "`filter_size` must be an int >= 1. Received: "
+                    f"filter_size={value!r}"
+                )
+        elif name in ("filter_sigma", "k1", "k2"):
+            _check_range(name, value, low=0.0, low_open=True)
+        elif name == "power_factors":
+            _check_weights(name, value)
+        elif name == "ignore_index":
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int)
+            ):
+                raise ValueError(
+                    f"`ignore_index` must be None or an int. Received: "
+                    f"ignore_index={value!r}"
+                )
         else:
             raise ValueError(f"Unknown loss argument `{name}`.")
     weight_names = [n for n in kwargs if n.endswith("_weight")]
@@ -233,6 +257,40 @@ def _prepare(y_true: Any, y_pred: Any, *, mode: str, extra_true_channels: int = 
             f"mode='multilabel' for one channel. Received: y_pred.shape={pred_shape}"
         )
     return y_true, y_pred
+
+
+def _ignore(y_true, ignore_index: int | None, *, n_channels: int | None = None):
+    """Zeroes the ignored pixels of ``y_true``; returns it and the valid map.
+
+    A pixel is ignored where any of its first ``n_channels`` target channels
+    (all when None) equals ``ignore_index``. The valid map is ``(B, *spatial,
+    1)`` float32 (1 = counts), or None without ``ignore_index``.
+    """
+    validate_loss_arguments(ignore_index=ignore_index)
+    if ignore_index is None:
+        return y_true, None
+    target = y_true if n_channels is None else y_true[..., :n_channels]
+    valid = ops.cast(
+        ops.all(ops.not_equal(target, float(ignore_index)), axis=-1, keepdims=True),
+        "float32",
+    )
+    return y_true * valid, valid
+
+
+def _keep(x, valid):
+    """``x`` with the ignored pixels set to 0."""
+    return x if valid is None else x * valid
+
+
+def _masked_mean(loss, valid):
+    """Mean of a loss map per sample over the valid pixels (all without a map)."""
+    axes = _all_axes(loss)
+    if valid is None:
+        return ops.mean(loss, axis=axes)
+    valid = ops.broadcast_to(valid, ops.shape(loss))
+    return ops.sum(loss * valid, axis=axes) / ops.maximum(
+        ops.sum(valid, axis=axes), 1.0
+    )
 
 
 def _spatial_axes(x) -> tuple[int, ...]:
@@ -292,6 +350,7 @@ def dice_coefficient(
     squared: bool = False,
     from_logits: bool = False,
     mode: Mode = "multilabel",
+    ignore_index: int | None = None,
 ):
     """Soft Sørensen-Dice coefficient per sample, pooled over space and channels.
 
@@ -312,6 +371,9 @@ def dice_coefficient(
         from_logits: Whether ``y_pred`` holds logits. Defaults to False.
         mode: ``"multilabel"`` (sigmoid) or ``"multiclass"`` (softmax); only
             matters with ``from_logits=True``. Defaults to "multilabel".
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Dice coefficient in (0, 1], shape ``(B,)``.
@@ -323,7 +385,8 @@ def dice_coefficient(
         smooth=smooth, squared=squared, from_logits=from_logits, mode=mode
     )
     y_true, y_pred = _prepare(y_true, y_pred, mode=mode)
-    p = _probabilities(y_pred, from_logits=from_logits, mode=mode)
+    y_true, valid = _ignore(y_true, ignore_index)
+    p = _keep(_probabilities(y_pred, from_logits=from_logits, mode=mode), valid)
     return _dice_ratio(y_true, p, axes=_all_axes(p), smooth=smooth, squared=squared)
 
 
@@ -335,6 +398,7 @@ def per_channel_dice(
     squared: bool = False,
     from_logits: bool = False,
     mode: Mode = "multilabel",
+    ignore_index: int | None = None,
 ):
     """Soft dice coefficient of every channel separately.
 
@@ -345,6 +409,9 @@ def per_channel_dice(
         squared: Use squared terms in the denominator. Defaults to False.
         from_logits: Whether ``y_pred`` holds logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Dice coefficient per sample and channel, shape ``(B, C)``.
@@ -356,7 +423,8 @@ def per_channel_dice(
         smooth=smooth, squared=squared, from_logits=from_logits, mode=mode
     )
     y_true, y_pred = _prepare(y_true, y_pred, mode=mode)
-    p = _probabilities(y_pred, from_logits=from_logits, mode=mode)
+    y_true, valid = _ignore(y_true, ignore_index)
+    p = _keep(_probabilities(y_pred, from_logits=from_logits, mode=mode), valid)
     return _dice_ratio(y_true, p, axes=_spatial_axes(p), smooth=smooth, squared=squared)
 
 
@@ -368,6 +436,7 @@ def dice_loss(
     squared: bool = False,
     from_logits: bool = False,
     mode: Mode = "multilabel",
+    ignore_index: int | None = None,
 ):
     """Soft dice loss ``1 - D`` with ``D`` from :func:`dice_coefficient`.
 
@@ -378,6 +447,9 @@ def dice_loss(
         squared: Use squared terms in the denominator. Defaults to False.
         from_logits: Whether ``y_pred`` holds logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Loss in [0, 1), shape ``(B,)``; 0 for a perfect prediction, also for
@@ -393,6 +465,7 @@ def dice_loss(
         squared=squared,
         from_logits=from_logits,
         mode=mode,
+        ignore_index=ignore_index,
     )
 
 
@@ -405,6 +478,7 @@ def multiclass_dice_loss(
     squared: bool = False,
     from_logits: bool = False,
     mode: Mode = "multiclass",
+    ignore_index: int | None = None,
 ):
     """Channel-weighted mean of per-channel dice losses.
 
@@ -423,6 +497,9 @@ def multiclass_dice_loss(
         from_logits: Whether ``y_pred`` holds logits. Defaults to False.
         mode: ``"multiclass"`` (softmax) or ``"multilabel"`` (sigmoid).
             Defaults to "multiclass".
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Loss in [0, 1), shape ``(B,)``.
@@ -439,6 +516,7 @@ def multiclass_dice_loss(
         squared=squared,
         from_logits=from_logits,
         mode=mode,
+        ignore_index=ignore_index,
     )
     if class_weights is None:
         return 1.0 - ops.mean(dice, axis=-1)
@@ -460,6 +538,7 @@ def hard_dice_coefficient(
     smooth: float = 1.0,
     from_logits: bool = False,
     mode: Mode = "multilabel",
+    ignore_index: int | None = None,
 ):
     """Dice coefficient of binarised masks (a metric: it has no gradient).
 
@@ -477,6 +556,9 @@ def hard_dice_coefficient(
         smooth: Additive smoothing, > 0. Defaults to 1.0.
         from_logits: Whether ``y_pred`` holds logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Hard dice in (0, 1], shape ``(B,)``.
@@ -488,11 +570,13 @@ def hard_dice_coefficient(
         threshold=threshold, smooth=smooth, from_logits=from_logits, mode=mode
     )
     y_true, y_pred = _prepare(y_true, y_pred, mode=mode)
-    p = _probabilities(y_pred, from_logits=from_logits, mode=mode)
+    y_true, valid = _ignore(y_true, ignore_index)
+    p = _keep(_probabilities(y_pred, from_logits=from_logits, mode=mode), valid)
     if threshold == "argmax":
         hard = ops.one_hot(ops.argmax(p, axis=-1), p.shape[-1], dtype="float32")
     else:
         hard = ops.cast(p > threshold, "float32")
+    hard = _keep(hard, valid)
     truth = ops.cast(y_true > 0.5, "float32")
     return ops.stop_gradient(
         _dice_ratio(truth, hard, axes=_all_axes(p), smooth=smooth, squared=False)
@@ -546,6 +630,7 @@ def border_dice_loss(
     squared: bool = False,
     from_logits: bool = False,
     mode: Mode = "multilabel",
+    ignore_index: int | None = None,
 ):
     """Dice loss between the border bands of target and prediction.
 
@@ -561,6 +646,9 @@ def border_dice_loss(
         squared: Use squared terms in the denominator. Defaults to False.
         from_logits: Whether ``y_pred`` holds logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Loss in [0, 1), shape ``(B,)``.
@@ -580,11 +668,13 @@ def border_dice_loss(
         squared=squared,
         from_logits=from_logits,
         mode=mode,
+        ignore_index=ignore_index,
     )
     y_true, y_pred = _prepare(y_true, y_pred, mode=mode)
-    p = _probabilities(y_pred, from_logits=from_logits, mode=mode)
-    bt = border_map(y_true, pool_size=pool_size, border=border)
-    bp = border_map(p, pool_size=pool_size, border=border)
+    y_true, valid = _ignore(y_true, ignore_index)
+    p = _keep(_probabilities(y_pred, from_logits=from_logits, mode=mode), valid)
+    bt = _keep(border_map(y_true, pool_size=pool_size, border=border), valid)
+    bp = _keep(border_map(p, pool_size=pool_size, border=border), valid)
     return 1.0 - _dice_ratio(bt, bp, axes=_all_axes(p), smooth=smooth, squared=squared)
 
 
@@ -599,6 +689,7 @@ def weighted_dice_loss(
     squared: bool = False,
     from_logits: bool = False,
     mode: Mode = "multilabel",
+    ignore_index: int | None = None,
 ):
     """Weighted sum of a foreground and a background dice loss.
 
@@ -621,6 +712,9 @@ def weighted_dice_loss(
             squared terms). Defaults to False.
         from_logits: Whether ``y_pred`` holds logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Loss, shape ``(B,)``; 0 for a perfect binary prediction.
@@ -641,14 +735,20 @@ def weighted_dice_loss(
         squared=squared,
         from_logits=from_logits,
         mode=mode,
+        ignore_index=ignore_index,
     )
     y_true, y_pred = _prepare(y_true, y_pred, mode=mode)
-    p = _probabilities(y_pred, from_logits=from_logits, mode=mode)
+    y_true, valid = _ignore(y_true, ignore_index)
+    p = _keep(_probabilities(y_pred, from_logits=from_logits, mode=mode), valid)
     axes = _all_axes(p)
     if formulation == "complement":
         fg = _dice_ratio(y_true, p, axes=axes, smooth=smooth, squared=squared)
         bg = _dice_ratio(
-            1.0 - y_true, 1.0 - p, axes=axes, smooth=smooth, squared=squared
+            _keep(1.0 - y_true, valid),
+            _keep(1.0 - p, valid),
+            axes=axes,
+            smooth=smooth,
+            squared=squared,
         )
     else:
         fg = _dice_ratio(
@@ -673,6 +773,7 @@ def tversky_index(
     smooth: float = 1.0,
     from_logits: bool = False,
     mode: Mode = "multilabel",
+    ignore_index: int | None = None,
 ):
     """Tversky index per sample, pooled over space and channels.
 
@@ -694,6 +795,9 @@ def tversky_index(
         smooth: Additive smoothing, > 0. Defaults to 1.0.
         from_logits: Whether ``y_pred`` holds logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Tversky index in (0, 1], shape ``(B,)``.
@@ -705,7 +809,8 @@ def tversky_index(
         alpha=alpha, beta=beta, smooth=smooth, from_logits=from_logits, mode=mode
     )
     y_true, y_pred = _prepare(y_true, y_pred, mode=mode)
-    p = _probabilities(y_pred, from_logits=from_logits, mode=mode)
+    y_true, valid = _ignore(y_true, ignore_index)
+    p = _keep(_probabilities(y_pred, from_logits=from_logits, mode=mode), valid)
     axes = _all_axes(p)
     tp = ops.sum(y_true * p, axis=axes)
     fp = ops.sum((1.0 - y_true) * p, axis=axes)
@@ -722,6 +827,7 @@ def tversky_loss(
     smooth: float = 1.0,
     from_logits: bool = False,
     mode: Mode = "multilabel",
+    ignore_index: int | None = None,
 ):
     """Tversky loss ``1 - TI`` with ``TI`` from :func:`tversky_index`.
 
@@ -738,6 +844,9 @@ def tversky_loss(
         smooth: Additive smoothing, > 0. Defaults to 1.0.
         from_logits: Whether ``y_pred`` holds logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Loss in [0, 1), shape ``(B,)``.
@@ -753,6 +862,7 @@ def tversky_loss(
         smooth=smooth,
         from_logits=from_logits,
         mode=mode,
+        ignore_index=ignore_index,
     )
 
 
@@ -766,6 +876,7 @@ def focal_tversky_loss(
     smooth: float = 1.0,
     from_logits: bool = False,
     mode: Mode = "multilabel",
+    ignore_index: int | None = None,
 ):
     """Focal Tversky loss ``(1 - TI) ** gamma``.
 
@@ -784,6 +895,9 @@ def focal_tversky_loss(
         smooth: Additive smoothing, > 0. Defaults to 1.0.
         from_logits: Whether ``y_pred`` holds logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Loss in [0, 1), shape ``(B,)``. The power is guarded so the gradient
@@ -802,6 +916,7 @@ def focal_tversky_loss(
         smooth=smooth,
         from_logits=from_logits,
         mode=mode,
+        ignore_index=ignore_index,
     )
     return _safe_power(ops.maximum(loss, 0.0), gamma)
 
@@ -814,6 +929,7 @@ def generalized_dice_loss(
     smooth: float = 1.0,
     from_logits: bool = False,
     mode: Mode = "multiclass",
+    ignore_index: int | None = None,
 ):
     """Generalised dice loss with per-sample volume-based class weights.
 
@@ -836,6 +952,9 @@ def generalized_dice_loss(
         from_logits: Whether ``y_pred`` holds logits. Defaults to False.
         mode: ``"multiclass"`` (softmax) or ``"multilabel"`` (sigmoid).
             Defaults to "multiclass".
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Loss in [0, 1), shape ``(B,)``.
@@ -854,7 +973,8 @@ def generalized_dice_loss(
         weight_type=weight_type, smooth=smooth, from_logits=from_logits, mode=mode
     )
     y_true, y_pred = _prepare(y_true, y_pred, mode=mode)
-    p = _probabilities(y_pred, from_logits=from_logits, mode=mode)
+    y_true, valid = _ignore(y_true, ignore_index)
+    p = _keep(_probabilities(y_pred, from_logits=from_logits, mode=mode), valid)
     axes = _spatial_axes(p)
     volume = ops.sum(y_true, axis=axes)  # (B, C)
     present = volume > 0
@@ -894,6 +1014,7 @@ def bce(
     *,
     from_logits: bool = False,
     mode: Mode = "multilabel",
+    ignore_index: int | None = None,
 ):
     """Cross-entropy per sample: binary per channel, or categorical.
 
@@ -907,6 +1028,9 @@ def bce(
         from_logits: Whether ``y_pred`` holds logits (then computed with
             ``log_sigmoid`` / ``log_softmax``). Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Loss >= 0, shape ``(B,)``.
@@ -916,8 +1040,9 @@ def bce(
     """
     validate_loss_arguments(from_logits=from_logits, mode=mode)
     y_true, y_pred = _prepare(y_true, y_pred, mode=mode)
+    y_true, valid = _ignore(y_true, ignore_index)
     ce = _cross_entropy_map(y_true, y_pred, from_logits=from_logits, mode=mode)
-    return ops.mean(ce, axis=_all_axes(ce))
+    return _masked_mean(ce, valid)
 
 
 def reweighted_bce(
@@ -926,6 +1051,7 @@ def reweighted_bce(
     *,
     alpha: float = 0.99,
     from_logits: bool = False,
+    ignore_index: int | None = None,
 ):
     """Binary cross-entropy with a positive-class weight.
 
@@ -938,6 +1064,9 @@ def reweighted_bce(
         alpha: Weight of the positive term in [0, 1]; the reference design used
             0.99 (3D) and 0.999 (2D) for thin foregrounds. Defaults to 0.99.
         from_logits: Whether ``y_pred`` holds logits. Defaults to False.
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Loss >= 0, shape ``(B,)``; ``alpha = 0.5`` gives ``0.5 * bce``.
@@ -947,11 +1076,12 @@ def reweighted_bce(
     """
     validate_loss_arguments(alpha=alpha, from_logits=from_logits)
     y_true, y_pred = _prepare(y_true, y_pred, mode="multilabel")
+    y_true, valid = _ignore(y_true, ignore_index)
     log_p, log_1mp = _log_probabilities(
         y_pred, from_logits=from_logits, mode="multilabel"
     )
     loss = -(alpha * y_true * log_p + (1.0 - alpha) * (1.0 - y_true) * log_1mp)
-    return ops.mean(loss, axis=_all_axes(loss))
+    return _masked_mean(loss, valid)
 
 
 def focal_loss(
@@ -962,6 +1092,7 @@ def focal_loss(
     alpha: float = 0.25,
     from_logits: bool = False,
     mode: Mode = "multilabel",
+    ignore_index: int | None = None,
 ):
     """Focal loss, binary per channel or categorical.
 
@@ -983,6 +1114,9 @@ def focal_loss(
             to 0.25 (the paper's value).
         from_logits: Whether ``y_pred`` holds logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Loss >= 0, shape ``(B,)``.
@@ -1000,6 +1134,7 @@ def focal_loss(
         gamma=gamma, alpha=alpha, from_logits=from_logits, mode=mode
     )
     y_true, y_pred = _prepare(y_true, y_pred, mode=mode)
+    y_true, valid = _ignore(y_true, ignore_index)
     log_p, log_1mp = _log_probabilities(y_pred, from_logits=from_logits, mode=mode)
     p = ops.clip(
         _probabilities(y_pred, from_logits=from_logits, mode=mode),
@@ -1015,7 +1150,7 @@ def focal_loss(
             alpha * y_true * ops.power(1.0 - p, gamma) * log_p
             + (1.0 - alpha) * (1.0 - y_true) * ops.power(p, gamma) * log_1mp
         )
-    return ops.mean(loss, axis=_all_axes(loss))
+    return _masked_mean(loss, valid)
 
 
 def weighted_bce(
@@ -1024,6 +1159,7 @@ def weighted_bce(
     *,
     from_logits: bool = False,
     mode: Mode = "multilabel",
+    ignore_index: int | None = None,
 ):
     """Cross-entropy weighted per pixel by a weight map packed into ``y_true``.
 
@@ -1046,6 +1182,9 @@ def weighted_bce(
         from_logits: Whether ``y_pred`` holds logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"`` (the paper: softmax).
             Defaults to "multilabel".
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Loss >= 0, shape ``(B,)``.
@@ -1056,19 +1195,32 @@ def weighted_bce(
     """
     validate_loss_arguments(from_logits=from_logits, mode=mode)
     y_true, y_pred = _prepare(y_true, y_pred, mode=mode, extra_true_channels=1)
+    y_true, valid = _ignore(y_true, ignore_index, n_channels=y_pred.shape[-1])
     target, weights = y_true[..., :-1], y_true[..., -1:]
     ce = _cross_entropy_map(target, y_pred, from_logits=from_logits, mode=mode)
     loss = weights * ce
-    return ops.mean(loss, axis=_all_axes(loss))
+    return _masked_mean(loss, valid)
 
 
 # --------------------------------------------------------------------------
 # Mixtures
 # --------------------------------------------------------------------------
-def _bce_term(y_true, y_pred, *, bce_alpha, from_logits, mode):
+def _bce_term(y_true, y_pred, *, bce_alpha, from_logits, mode, ignore_index):
     if bce_alpha is None:
-        return bce(y_true, y_pred, from_logits=from_logits, mode=mode)
-    return reweighted_bce(y_true, y_pred, alpha=bce_alpha, from_logits=from_logits)
+        return bce(
+            y_true,
+            y_pred,
+            from_logits=from_logits,
+            mode=mode,
+            ignore_index=ignore_index,
+        )
+    return reweighted_bce(
+        y_true,
+        y_pred,
+        alpha=bce_alpha,
+        from_logits=from_logits,
+        ignore_index=ignore_index,
+    )
 
 
 def bce_dice(
@@ -1082,6 +1234,7 @@ def bce_dice(
     squared: bool = False,
     from_logits: bool = False,
     mode: Mode = "multilabel",
+    ignore_index: int | None = None,
 ):
     """``bce_weight * CE + dice_weight * dice_loss``.
 
@@ -1097,6 +1250,9 @@ def bce_dice(
         squared: Squared dice denominator. Defaults to False.
         from_logits: Whether ``y_pred`` holds logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Loss >= 0, shape ``(B,)``.
@@ -1109,7 +1265,12 @@ def bce_dice(
         bce_weight=bce_weight, dice_weight=dice_weight, bce_alpha=bce_alpha, mode=mode
     )
     return bce_weight * _bce_term(
-        y_true, y_pred, bce_alpha=bce_alpha, from_logits=from_logits, mode=mode
+        y_true,
+        y_pred,
+        bce_alpha=bce_alpha,
+        from_logits=from_logits,
+        mode=mode,
+        ignore_index=ignore_index,
     ) + dice_weight * dice_loss(
         y_true,
         y_pred,
@@ -1117,6 +1278,7 @@ def bce_dice(
         squared=squared,
         from_logits=from_logits,
         mode=mode,
+        ignore_index=ignore_index,
     )
 
 
@@ -1132,6 +1294,7 @@ def focal_dice(
     squared: bool = False,
     from_logits: bool = False,
     mode: Mode = "multilabel",
+    ignore_index: int | None = None,
 ):
     """``focal_weight * focal_loss + dice_weight * dice_loss``.
 
@@ -1146,6 +1309,9 @@ def focal_dice(
         squared: Squared dice denominator. Defaults to False.
         from_logits: Whether ``y_pred`` holds logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Loss >= 0, shape ``(B,)``.
@@ -1155,7 +1321,13 @@ def focal_dice(
     """
     validate_loss_arguments(focal_weight=focal_weight, dice_weight=dice_weight)
     return focal_weight * focal_loss(
-        y_true, y_pred, gamma=gamma, alpha=alpha, from_logits=from_logits, mode=mode
+        y_true,
+        y_pred,
+        gamma=gamma,
+        alpha=alpha,
+        from_logits=from_logits,
+        mode=mode,
+        ignore_index=ignore_index,
     ) + dice_weight * dice_loss(
         y_true,
         y_pred,
@@ -1163,6 +1335,7 @@ def focal_dice(
         squared=squared,
         from_logits=from_logits,
         mode=mode,
+        ignore_index=ignore_index,
     )
 
 
@@ -1180,6 +1353,7 @@ def focal_bce_dice(
     squared: bool = False,
     from_logits: bool = False,
     mode: Mode = "multilabel",
+    ignore_index: int | None = None,
 ):
     """``focal_weight * focal + bce_weight * CE + dice_weight * dice_loss``.
 
@@ -1200,6 +1374,9 @@ def focal_bce_dice(
         squared: Squared dice denominator. Defaults to False.
         from_logits: Whether ``y_pred`` holds logits. Defaults to False.
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
+        ignore_index: Target value that marks pixels to leave out (e.g. 255):
+            a pixel where any target channel equals it adds nothing to the
+            loss. Defaults to None (every pixel counts).
 
     Returns:
         Loss >= 0, shape ``(B,)``.
@@ -1218,11 +1395,22 @@ def focal_bce_dice(
     return (
         focal_weight
         * focal_loss(
-            y_true, y_pred, gamma=gamma, alpha=alpha, from_logits=from_logits, mode=mode
+            y_true,
+            y_pred,
+            gamma=gamma,
+            alpha=alpha,
+            from_logits=from_logits,
+            mode=mode,
+            ignore_index=ignore_index,
         )
         + bce_weight
         * _bce_term(
-            y_true, y_pred, bce_alpha=bce_alpha, from_logits=from_logits, mode=mode
+            y_true,
+            y_pred,
+            bce_alpha=bce_alpha,
+            from_logits=from_logits,
+            mode=mode,
+            ignore_index=ignore_index,
         )
         + dice_weight
         * dice_loss(
@@ -1232,5 +1420,6 @@ def focal_bce_dice(
             squared=squared,
             from_logits=from_logits,
             mode=mode,
+            ignore_index=ignore_index,
         )
     )

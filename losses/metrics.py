@@ -19,6 +19,9 @@ Counts are pooled over every pixel and channel (micro average) unless
 ``class_id`` selects one channel. A denominator of 0 gives 1 for dice and IoU
 (both masks empty: perfect agreement) and 0 for precision, recall and
 specificity (Keras' ``divide_no_nan`` convention). Counts are float32.
+
+``ignore_index`` (e.g. 255) leaves out every pixel where a target channel
+equals it: it is counted in no TP/FP/FN/TN.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class _ConfusionMetric(keras.metrics.Metric):
         from_logits: bool = False,
         mode: Mode = "multilabel",
         class_id: int | None = None,
+        ignore_index: int | None = None,
         name: str | None = None,
         dtype: str | None = None,
     ) -> None:
@@ -83,7 +87,15 @@ class _ConfusionMetric(keras.metrics.Metric):
                 "`class_id` must be None or an int >= 0. Received: "
                 f"class_id={class_id!r}"
             )
+        if ignore_index is not None and (
+            isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
+        ):
+            raise ValueError(
+                "`ignore_index` must be None or an int. Received: "
+                f"ignore_index={ignore_index!r}"
+            )
         super().__init__(name=name or self.default_name, dtype=dtype)
+        self.ignore_index = ignore_index
         self.threshold = threshold
         self.from_logits = from_logits
         self.mode = mode
@@ -150,6 +162,17 @@ class _ConfusionMetric(keras.metrics.Metric):
                 "`y_true` and `y_pred` must have the same shape. Received: "
                 f"y_true.shape={true_shape}, y_pred.shape={pred_shape}"
             )
+        valid = None
+        if self.ignore_index is not None:
+            valid = ops.cast(
+                ops.all(
+                    ops.not_equal(y_true, float(self.ignore_index)),
+                    axis=-1,
+                    keepdims=True,
+                ),
+                "float32",
+            )
+            y_true = y_true * valid
         truth, pred = self._binarise(y_true, y_pred)
         if sample_weight is not None:
             weight = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
@@ -158,6 +181,8 @@ class _ConfusionMetric(keras.metrics.Metric):
             weight = ops.broadcast_to(weight, ops.shape(pred))
         else:
             weight = ops.ones_like(pred)
+        if valid is not None:
+            weight = weight * valid
         if self.class_id is not None:
             n_channels = pred.shape[-1]
             if n_channels is not None and self.class_id >= n_channels:
@@ -185,6 +210,7 @@ class _ConfusionMetric(keras.metrics.Metric):
             from_logits=self.from_logits,
             mode=self.mode,
             class_id=self.class_id,
+            ignore_index=self.ignore_index,
         )
         return config
 
@@ -207,6 +233,8 @@ class DiceScore(_ConfusionMetric):
             Defaults to "multilabel".
         class_id: Score only this channel; None pools all channels. Defaults
             to None.
+        ignore_index: Target value of pixels to leave out (e.g. 255).
+            Defaults to None.
         name: Metric name. Defaults to "dice".
         dtype: Keras dtype of the result. Defaults to None (floatx).
 
@@ -245,6 +273,8 @@ class IoUScore(_ConfusionMetric):
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
         class_id: Score only this channel; None pools all channels. Defaults
             to None.
+        ignore_index: Target value of pixels to leave out (e.g. 255).
+            Defaults to None.
         name: Metric name. Defaults to "iou".
         dtype: Keras dtype of the result. Defaults to None (floatx).
     """
@@ -274,6 +304,8 @@ class PrecisionScore(_ConfusionMetric):
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
         class_id: Score only this channel; None pools all channels. Defaults
             to None.
+        ignore_index: Target value of pixels to leave out (e.g. 255).
+            Defaults to None.
         name: Metric name. Defaults to "precision".
         dtype: Keras dtype of the result. Defaults to None (floatx).
     """
@@ -301,6 +333,8 @@ class RecallScore(_ConfusionMetric):
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
         class_id: Score only this channel; None pools all channels. Defaults
             to None.
+        ignore_index: Target value of pixels to leave out (e.g. 255).
+            Defaults to None.
         name: Metric name. Defaults to "recall".
         dtype: Keras dtype of the result. Defaults to None (floatx).
     """
@@ -328,6 +362,8 @@ class SpecificityScore(_ConfusionMetric):
         mode: ``"multilabel"`` or ``"multiclass"``. Defaults to "multilabel".
         class_id: Score only this channel; None pools all channels. Defaults
             to None.
+        ignore_index: Target value of pixels to leave out (e.g. 255).
+            Defaults to None.
         name: Metric name. Defaults to "specificity".
         dtype: Keras dtype of the result. Defaults to None (floatx).
     """

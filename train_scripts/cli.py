@@ -245,6 +245,13 @@ def build_parser(family: str | None = None) -> argparse.ArgumentParser:
         help="fraction of foreground-centred training patches",
     )
     data.add_argument(
+        "--empty-ratio",
+        type=float,
+        default=None,
+        help="fraction of training patches drawn from images with an empty mask "
+        "(e.g. 0.2 for siim; default: images drawn uniformly)",
+    )
+    data.add_argument(
         "--n-images", type=int, default=None, help="synthetic images to generate"
     )
     data.add_argument(
@@ -628,6 +635,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 patch_size=patch,
                 batch_size=args.batch_size,
                 fg_ratio=args.fg_ratio,
+                empty_ratio=args.empty_ratio,
                 augment=aug,
                 patches_per_epoch=n,
                 seed=seed,

@@ -12,6 +12,10 @@ Dataset specifications (``--dataset``):
 * ``drive``: DRIVE retinal vessels, ``--data-root`` holding ``training/``
   (``--split training`` or ``test``), with the field-of-view masks;
 * ``isbi``: ISBI 2012 EM membranes, ``--data-root`` holding ``train/``;
+* ``siim``: SIIM-ACR pneumothorax chest radiographs, ``--data-root`` holding
+  ``dicom-images-train/`` (the nested DICOM tree) and ``train-rle.csv``; names are
+  the ``SOPInstanceUID`` (the competition's ``ImageId``), spacing the
+  ``PixelSpacing``;
 * ``folder:PATH``: 2D image/label pairs in ``PATH/image`` and ``PATH/label``;
 * ``volumes:PATH``: 3D volumes (``.npy``, ``.npz``, ``.nii``, ``.nii.gz``) in
   ``PATH/image`` and label volumes with the same names in ``PATH/label``;
@@ -25,11 +29,13 @@ Dataset specifications (``--dataset``):
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from data_pipelines.dicom import find_dicoms, read_dicom
 from data_pipelines.msd import class_names, load_msd, one_hot, zscore_case
 from data_pipelines.readers import (
     VOLUME_SUFFIXES,
@@ -40,6 +46,7 @@ from data_pipelines.readers import (
     natural_key,
     normalize_volume,
 )
+from data_pipelines.rle import decode_rows, read_rle_csv
 from data_pipelines.synthetic import make_2d_dataset, make_3d_dataset
 
 __all__ = [
@@ -62,6 +69,7 @@ DATASET_KINDS = (
     "drive",
     "isbi",
     "msd",
+    "siim",
     "folder:",
     "volumes:",
 )
@@ -262,6 +270,42 @@ def _load_msd(root: Path, split: str, n_classes: int, limit: int | None) -> Imag
         affine=[c.affine for c in cases],
         class_names=names,
     )
+def _load_siim(root: Path, split: str | None, limit: int | None) -> ImageSet:
+    """The SIIM DICOMs under ``root/dicom-images-<split>`` with their RLE masks."""
+    split = split or "train"
+    if split != "train":
+        raise ValueError(
+            f"--dataset siim has labels only for --split train. Received: {split!r}"
+        )
+    rows = read_rle_csv(root / "train-rle.csv")
+    files = find_dicoms(root / "dicom-images-train")
+    out = ImageSet([], [], [], spacing=[], kind="siim")
+    unlabelled = []
+    for path in files:
+        image, meta = read_dicom(path)
+        if meta["image_id"] not in rows:
+            # The competition's training tree holds a few images without a row.
+            unlabelled.append(path.name)
+            continue
+        mask = decode_rows(rows[meta["image_id"]], image.shape[:2])
+        out.images.append(image)
+        out.masks.append(mask.astype(np.float32)[..., None])
+        out.names.append(meta["image_id"])
+        out.spacing.append(meta["spacing"] or (1.0, 1.0))
+        if limit is not None and len(out) == limit:
+            break
+    if not out.names:
+        raise FileNotFoundError(
+            f"No DICOM under '{root / 'dicom-images-train'}' has a row in "
+            f"'{root / 'train-rle.csv'}'"
+        )
+    if unlabelled:
+        warnings.warn(
+            f"siim: skipped {len(unlabelled)} DICOM(s) without a row in "
+            f"train-rle.csv, e.g. {unlabelled[0]}",
+            stacklevel=2,
+        )
+    return out
 
 
 SLICES_LAST_MODELS = ("unet25d",)
@@ -314,12 +358,13 @@ def load_dataset(
 
     Args:
         spec: ``synthetic``, ``synthetic:cells``, ``synthetic3d``, ``drive``,
-            ``isbi``, ``msd``, ``folder:PATH`` or ``volumes:PATH``.
-        data_root: Folder of ``drive``/``isbi``/``msd``.
+            ``isbi``, ``msd``, ``siim``, ``folder:PATH`` or ``volumes:PATH``.
+        data_root: Folder of ``drive``/``isbi``/``msd``/``siim``.
         split: ``drive``: "training" (default) or "test"; ``isbi``: the
             sub-folder, "train" by default; ``msd``: "training" (default) or
-            "test"; ``folder:PATH`` and ``volumes:PATH``: read ``PATH/split``
-            when given. Synthetic data has no splits.
+            "test"; ``siim``: "train" only; ``folder:PATH`` and
+            ``volumes:PATH``: read ``PATH/split`` when given. Synthetic data
+            has no splits.
         n_classes: Classes of the labels (``folder:``/``volumes:``/``msd``); > 1
             reads integer labels as one-hot. Defaults to 1 (binary; for ``msd``:
             the classes of ``dataset.json``, else 3).
@@ -394,6 +439,13 @@ def load_dataset(
         return ImageSet(
             list(data["images"]), list(data["masks"]), list(data["names"]), kind=spec
         )
+    if kind == "siim":
+        if data_root is None:
+            raise ValueError(
+                "--dataset siim needs --data-root (the folder holding "
+                "dicom-images-train/ and train-rle.csv)"
+            )
+        return _load_siim(Path(data_root), split, limit)
     if kind == "folder" and argument:
         samples = load_folder_pairs(
             argument,
@@ -413,7 +465,7 @@ def load_dataset(
         return _load_volumes(Path(argument), n_classes, limit)
     raise ValueError(
         f"Unknown dataset {spec!r}. Valid: synthetic, synthetic:cells, synthetic3d, "
-        "drive, isbi, msd, folder:PATH, volumes:PATH"
+        "drive, isbi, msd, siim, folder:PATH, volumes:PATH"
     )
 
 

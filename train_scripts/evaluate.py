@@ -13,12 +13,16 @@ honoured). The run writes into ``--out``:
 * ``per_image.csv``: one row per image;
 * ``metrics.json``: flat means over the images (``dice``, ``iou``,
   ``sensitivity``, ``specificity``, ``accuracy``, ``auc``, ``hd95``, ...; and
-  ``dice_k``, ``hd95_k``, ``dice_mean`` for several classes);
+  ``dice_k``, ``hd95_k``, ``dice_mean`` for several classes); for ``--dataset
+  siim`` also ``siim_dice``, the competition's metric
+  (:func:`losses.evaluation.mean_image_dice`: per-image dice, an empty truth
+  predicted empty scoring 1, averaged over the images);
 * ``overlays/<name>.png``: image | probability | TP green / FP red / FN blue
   (several classes: axial and coronal slices of image | truth | prediction);
 * ``boxplot.png``: the per-image spread of each score;
 
-and prints a table.
+and prints a table. ``--min-size`` and ``--largest-component`` post-process
+each prediction as in :mod:`train_scripts.predict` before it is scored.
 
 The checkpoint's stored settings (tile size, threshold, TTA, preprocessing)
 are the defaults; flags override them.
@@ -47,6 +51,7 @@ import keras
 import numpy as np
 from scipy import ndimage
 
+from data_pipelines.postprocess import postprocess_mask
 from losses import evaluation
 from train_scripts.data import ImageSet, in_model_layout, load_dataset, parse_names
 from train_scripts.guards import check_out_dir, check_tile_size
@@ -57,6 +62,7 @@ from train_scripts.plots import (
     save_overlay_figure,
 )
 from train_scripts.predict import (
+    add_postprocess_arguments,
     add_tiling_arguments,
     foreground,
     inference_options,
@@ -186,6 +192,8 @@ def evaluate_model(
     overlays: bool = True,
     verbose: bool = True,
     preprocess: Preprocessing | None = None,
+    min_size: int = 0,
+    largest_component: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Predicts every image of ``dataset`` whole and scores it.
 
@@ -209,6 +217,10 @@ def evaluate_model(
         preprocess: Channel conversion / CLAHE / resize applied to each image
             before prediction (as in training); resized predictions are
             resized back and scored at the image's own size. Defaults to None.
+        min_size: Remove predicted components smaller than this before
+            scoring (their probability becomes 0). Defaults to 0.
+        largest_component: Keep only the largest predicted component.
+            Defaults to False.
 
     Returns:
         ``(rows, summary)``: per-image scores (with ``name``) and their means.
@@ -240,6 +252,11 @@ def evaluate_model(
             probs = preprocess.resize_to(probs, image.shape[:-1])
         truth = foreground(mask) if mask.shape[-1] > 1 else mask[..., 0]
         fg = foreground(probs)
+        if min_size or largest_component:
+            kept = postprocess_mask(
+                fg > threshold, min_size=min_size, largest_component=largest_component
+            )
+            fg = np.where(kept, fg, 0.0)
         fov = None if dataset.fov is None else dataset.fov[i][..., 0]
         spacing = None if dataset.spacing is None else dataset.spacing[i]
         scores = score_image(truth, fg, threshold=threshold, fov=fov, spacing=spacing)
@@ -274,6 +291,10 @@ def evaluate_model(
                 title=f"{name}: Dice {scores['dice']:.3f}",
             )
     summary = summarize(rows)
+    if dataset.kind == "siim":
+        # Each row's dice is evaluation.dice_score of the whole image (no FOV),
+        # so their mean is evaluation.mean_image_dice of the predictions.
+        summary["siim_dice"] = float(np.mean([r["dice"] for r in rows]))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         keys = ["name", *SUMMARY_KEYS, "assd", *label_keys(rows)]
@@ -336,7 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dataset",
         required=True,
-        help="drive, isbi, msd, folder:PATH, volumes:PATH, synthetic or synthetic3d",
+        help="drive, isbi, msd, siim, folder:PATH, volumes:PATH, synthetic or "
+        "synthetic3d",
     )
     parser.add_argument("--data-root", default=None, help="folder of drive/isbi/msd")
     parser.add_argument(
@@ -354,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", required=True, help="output folder")
     add_tiling_arguments(parser)
+    add_postprocess_arguments(parser)
     parser.add_argument(
         "--seed", type=int, default=1, help="seed of synthetic evaluation data"
     )
@@ -403,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             overlays=not args.no_overlays,
             preprocess=options["preprocess"],
+            min_size=args.min_size,
+            largest_component=args.largest_component,
         )
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

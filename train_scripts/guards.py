@@ -355,10 +355,11 @@ def check_training_args(args: Any) -> None:
         if value is not None and value < 1:
             flag = "--" + name.replace("_", "-")
             raise ValueError(f"{flag} must be >= 1. Received: {flag} {value}")
-    if not 0.0 <= args.fg_ratio <= 1.0:
-        raise ValueError(
-            f"--fg-ratio must be in [0, 1]. Received: --fg-ratio {args.fg_ratio}"
-        )
+    for name in ("fg_ratio", "empty_ratio"):
+        value = getattr(args, name, None)
+        if value is not None and not 0.0 <= value <= 1.0:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} must be in [0, 1]. Received: {flag} {value}")
     if not args.lr > 0:
         raise ValueError(f"--lr must be > 0. Received: --lr {args.lr}")
     total = args.epochs * args.steps_per_epoch

@@ -45,7 +45,9 @@ def plot_learning_curves(csv_path: str | Path, png_path: str | Path) -> Path:
     )
     for ax, name in zip(axes[0], names, strict=True):
         ax.plot(epochs, [float(r[name]) for r in rows], "o-", label=f"train {name}")
-        if f"val_{name}" in rows[0] and rows[0][f"val_{name}"] != "NA":
+        # Keras' CSVLogger writes "NA" for a quantity missing in an epoch (runs
+        # without a validation set).
+        if all(r.get(f"val_{name}", "NA") not in ("", "NA") for r in rows):
             ax.plot(
                 epochs,
                 [float(r[f"val_{name}"]) for r in rows],

@@ -11,7 +11,18 @@ flip test-time augmentation) and written to ``--out``:
   aligned over the image in ITK-SNAP or 3D Slicer), else ``<name>_mask.npy``
   (uint8, the input's shape), and ``<name>_overlay.png`` (the slice with the
   most predicted foreground);
-* ``--save-probs`` adds ``<name>_probs.npy`` (float32 probabilities).
+* ``--save-probs`` adds ``<name>_probs.npy`` (float32 probabilities);
+* ``--rle-csv OUT.csv`` also writes every 2D mask in the SIIM-ACR submission
+  format (``ImageId,EncodedPixels``, column-major relative RLE, ``-1`` for
+  empty; see :mod:`data_pipelines.rle`); the ``ImageId`` of a DICOM input is
+  its ``SOPInstanceUID``.
+
+``--min-size N`` removes predicted connected components smaller than ``N``
+pixels (voxels) and ``--largest-component`` keeps only the largest one per
+class (:func:`data_pipelines.postprocess.postprocess_mask`).
+
+DICOM (``.dcm``) radiographs are read with :func:`data_pipelines.dicom.read_dicom`;
+a folder is searched recursively for them (the competition's nested tree).
 
 2D images are scaled to [0, 1] like the training readers; volumes are z-scored
 (:func:`train_scripts.data.prepare_volume`), as in training.
@@ -42,6 +53,8 @@ import numpy as np
 
 import losses  # noqa: F401  (registers the losses a checkpoint may reference)
 import zoo  # noqa: F401  (registers the custom layers)
+from data_pipelines.dicom import DICOM_SUFFIX, find_dicoms, read_dicom
+from data_pipelines.postprocess import postprocess_mask
 from data_pipelines.readers import (
     IMAGE_SUFFIXES,
     VOLUME_SUFFIXES,
@@ -49,6 +62,7 @@ from data_pipelines.readers import (
     read_image,
     save_volume,
 )
+from data_pipelines.rle import write_rle_csv
 from train_scripts.data import (
     from_model_layout,
     prepare_volume,
@@ -74,6 +88,7 @@ from zoo.inference import predict_tiled, probabilities_to_mask, with_input_size
 from zoo.settings import read_settings
 
 __all__ = [
+    "add_postprocess_arguments",
     "add_tiling_arguments",
     "foreground",
     "inference_options",
@@ -179,6 +194,8 @@ def list_inputs(path: str | Path, rank: int) -> list[Path]:
         and not p.name.startswith(".")
         and p.name.lower().endswith(suffixes)
     )
+    if not files and rank == 2 and any(path.rglob(f"*{DICOM_SUFFIX}")):
+        files = find_dicoms(path)
     if not files:
         raise FileNotFoundError(
             f"No {'image' if rank == 2 else 'volume'} files ({', '.join(suffixes)}) "
@@ -214,7 +231,11 @@ def read_input(
     channels = int((shape[0] if isinstance(shape, list) else shape)[-1])
     if model_rank(model) == 2:
         bits = normalization.get("bit_depth")
-        image = read_image(path, bit_depth=bits if bits and bits > 8 else None)
+        meta = {}
+        if path.suffix.lower() == DICOM_SUFFIX:
+            image, meta = read_dicom(path)
+        else:
+            image = read_image(path, bit_depth=bits if bits and bits > 8 else None)
         if "mean" in normalization:
             mismatch = intensity_mismatch(image, normalization)
             if mismatch:
@@ -227,7 +248,7 @@ def read_input(
                 f"{channels}; convert the image (e.g. to "
                 f"{'grayscale' if channels == 1 else 'RGB'}) first"
             )
-        return image, {}
+        return image, meta
     volume, meta = load_volume(path)
     volume = prepare_volume(volume)
     if volume.shape[-1] != channels:
@@ -266,13 +287,34 @@ def predict_file(
     threshold: float = 0.5,
     batch_size: int = 4,
     save_probs: bool = False,
+    min_size: int = 0,
+    largest_component: bool = False,
+    rle_rows: list[tuple[str, np.ndarray]] | None = None,
     preprocess: Preprocessing | None = None,
     normalization: dict | None = None,
 ) -> dict[str, Path]:
     """Predicts one file and writes its mask and overlay.
 
-    ``preprocess`` prepares a 2D image as in training; with a resize, the
-    image is predicted at that size and the probabilities are resized back.
+    Args:
+        model: The model.
+        path: Input image, DICOM or volume.
+        out_dir: Output folder.
+        tile_size: Input tile size (default: the model's input size).
+        overlap: Tile overlap. Defaults to 0.5.
+        tta: Flip test-time augmentation. Defaults to False.
+        threshold: Foreground threshold of one class. Defaults to 0.5.
+        batch_size: Tiles per forward pass. Defaults to 4.
+        save_probs: Also write the probabilities. Defaults to False.
+        min_size: Remove predicted components smaller than this. Defaults to 0.
+        largest_component: Keep only the largest component per class.
+            Defaults to False.
+        rle_rows: If a list, ``(image_id, foreground mask)`` of a 2D input is
+            appended for a submission file. Defaults to None.
+        preprocess: Prepares a 2D image as in training; with a resize, the
+            image is predicted at that size and the probabilities are resized
+            back. Defaults to None.
+        normalization: Training normalisation recorded in the checkpoint
+            (:func:`normalization_of`). Defaults to None.
 
     Returns:
         The written files by kind (``mask``, ``overlay``, ``probs``).
@@ -306,12 +348,18 @@ def predict_file(
     if volume:  # back to the file's (D, H, W) layout
         image = from_model_layout(image, model.name)
         probs = from_model_layout(probs, model.name)
-    mask = probabilities_to_mask(probs, threshold)
+    mask = postprocess_mask(
+        probabilities_to_mask(probs, threshold),
+        min_size=min_size,
+        largest_component=largest_component,
+    )
     n_out = probs.shape[-1]
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     if model_rank(model) == 2:
         stem = path.stem
+        if rle_rows is not None:
+            rle_rows.append((meta.get("image_id", stem), mask > 0))
         written["mask"] = out_dir / f"{stem}_mask.png"
         _write_png(written["mask"], _mask_image(mask, n_out))
         shown_image, shown_mask = image, mask > 0
@@ -463,6 +511,22 @@ def inference_options(args: argparse.Namespace, settings: dict, rank: int) -> di
     }
 
 
+def add_postprocess_arguments(parser: argparse.ArgumentParser) -> None:
+    """The mask post-processing options shared by the predictor and evaluator."""
+    parser.add_argument(
+        "--min-size",
+        type=int,
+        default=0,
+        help="remove predicted connected components smaller than this many "
+        "pixels/voxels (8-/26-connected)",
+    )
+    parser.add_argument(
+        "--largest-component",
+        action="store_true",
+        help="keep only the largest predicted component (per class)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(
@@ -478,6 +542,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_tiling_arguments(parser)
     parser.add_argument(
         "--save-probs", action="store_true", help="also write probabilities (.npy)"
+    )
+    add_postprocess_arguments(parser)
+    parser.add_argument(
+        "--rle-csv",
+        default=None,
+        help="also write a SIIM-ACR submission CSV (ImageId,EncodedPixels; -1 for "
+        "empty) of the 2D masks",
     )
     return parser
 
@@ -501,9 +572,14 @@ def main(argv: list[str] | None = None) -> int:
             if tile is not None:
                 tile = check_tile_size(model, tile)
             model, tile = model_for_tiles(model, tile)
+        if args.min_size < 0:
+            raise ValueError(f"--min-size must be >= 0. Received: {args.min_size}")
+        if args.rle_csv is not None and rank != 2:
+            raise ValueError("--rle-csv needs a 2D model (RLE encodes 2D masks)")
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    rle_rows: list[tuple[str, np.ndarray]] | None = None if args.rle_csv is None else []
     failed = 0
     for path in files:
         try:
@@ -528,12 +604,18 @@ def main(argv: list[str] | None = None) -> int:
                     save_probs=args.save_probs,
                     preprocess=options["preprocess"],
                     normalization=normalization,
+                    min_size=args.min_size,
+                    largest_component=args.largest_component,
+                    rle_rows=rle_rows,
                 )
         except (FileNotFoundError, ValueError) as err:
             failed += 1
             print(f"error: {err}", file=sys.stderr)
             continue
         print(f"{path.name}: wrote {', '.join(str(p) for p in written.values())}")
+    if rle_rows is not None:
+        count = write_rle_csv(args.rle_csv, rle_rows)
+        print(f"wrote {count} row(s) to {args.rle_csv}")
     if failed:
         print(f"{failed} of {len(files)} input(s) failed", file=sys.stderr)
     return 1 if failed else 0

@@ -32,6 +32,9 @@ KWARGS = {
     "BCEDiceLoss": {"bce_weight": 100.0, "bce_alpha": 0.999},
     "FocalDiceLoss": {"focal_weight": 10.0},
     "FocalBCEDiceLoss": {"focal_weight": 100.0, "bce_weight": 10.0},
+    "JaccardLoss": {"smooth": 0.5},
+    "MSSSIMLoss": {"power_factors": (0.4, 0.6), "filter_size": 3},
+    "UNet3PlusHybridLoss": {"iou_weight": 2.0, "power_factors": (0.4, 0.6)},
 }
 METRICS_MODEL = "DiceLoss"
 STRING_MODEL = "string_focal_bce_dice"
