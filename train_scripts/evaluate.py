@@ -262,7 +262,12 @@ def evaluate_model(
         scores = score_image(truth, fg, threshold=threshold, fov=fov, spacing=spacing)
         labels = None
         if mask.shape[-1] > 1 and probs.shape[-1] == mask.shape[-1]:
-            labels = np.argmax(mask, -1), np.argmax(probs, -1)
+            predicted = np.argmax(probs, -1)
+            if min_size or largest_component:
+                predicted = postprocess_mask(
+                    predicted, min_size=min_size, largest_component=largest_component
+                )
+            labels = np.argmax(mask, -1), predicted
             scores.update(
                 evaluation.per_label_scores(
                     *labels, range(1, mask.shape[-1]), spacing=spacing
