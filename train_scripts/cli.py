@@ -46,6 +46,7 @@ from train_scripts.data import (
     parse_names,
     split_by_image,
 )
+from train_scripts.distribute import STRATEGIES, is_chief, make_strategy
 from train_scripts.evaluate import evaluate_model
 from train_scripts.plots import plot_learning_curves
 from train_scripts.predict import model_for_tiles, parse_size
@@ -240,6 +241,13 @@ def build_parser(family: str | None = None) -> argparse.ArgumentParser:
         help="stop after PATIENCE epochs without improvement",
     )
     fit.add_argument("--tensorboard", action="store_true", help="TensorBoard logs")
+    fit.add_argument(
+        "--strategy",
+        default="auto",
+        choices=STRATEGIES,
+        help="tf.distribute: mirrored (local GPUs), multiworker (TF_CONFIG "
+        "cluster); --batch-size is the global batch (train_scripts/distribute.py)",
+    )
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument(
         "--no-resume",
@@ -386,6 +394,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ValueError, FileNotFoundError: On a bad option or missing data.
     """
     out = Path(args.out)
+    strategy = make_strategy(args.strategy)  # before any other TF operation
     keras.utils.set_random_seed(args.seed)
     model_kwargs = json.loads(args.model_kwargs)
     if not isinstance(model_kwargs, dict):
@@ -411,9 +420,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     rank = dataset.rank
     patch = _patch(args.patch_size, rank)
-    model = build_model(
-        args.model, patch, dataset.channels, args.n_classes, model_kwargs
-    )
+    with strategy.scope():
+        model = build_model(
+            args.model, patch, dataset.channels, args.n_classes, model_kwargs
+        )
     target_fn = _target_adapter(model, rank)
     augment = None
     if not args.no_augment:
@@ -442,13 +452,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     monitor = args.monitor or ("val_dice" if val_ds is not None else "dice")
     total_steps = args.epochs * args.steps_per_epoch
-    optimizer = make_optimizer(
-        args.optimizer,
-        args.lr,
-        schedule=args.schedule,
-        total_steps=total_steps,
-        warmup_steps=args.warmup_steps,
-    )
+    with strategy.scope():
+        optimizer = make_optimizer(
+            args.optimizer,
+            args.lr,
+            schedule=args.schedule,
+            total_steps=total_steps,
+            warmup_steps=args.warmup_steps,
+        )
     config = {
         **vars(args),
         "model_kwargs": model_kwargs,
@@ -479,6 +490,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         reduce_on_plateau=args.schedule == "plateau",
         run_config=config,
         verbose=args.verbose,
+        strategy=strategy,
     )
     seconds = time.perf_counter() - start
     plot_learning_curves(result.metrics_csv, out / "learning_curves.png")
@@ -490,6 +502,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "train_seconds": round(seconds, 1),
         "history": result.history,
     }
+    if not is_chief(strategy):  # the chief plots, evaluates and writes run.json
+        return summary
     if val_set is not None and not args.no_final_eval:
         best = keras.models.load_model(result.best_checkpoint, compile=False)
         tile = (

@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime
@@ -36,12 +37,15 @@ import json
 import math
 import os
 import platform
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import keras
 import tensorflow as tf
+
+from train_scripts import distribute
 
 __all__ = [
     "AtomicCheckpoint",
@@ -425,6 +429,7 @@ def train(
     reduce_on_plateau: bool = False,
     run_config: Mapping[str, Any] | None = None,
     verbose: int | str = "auto",
+    strategy: tf.distribute.Strategy | None = None,
 ) -> TrainResult:
     """Compile ``model`` and fit it on ``tf.data`` input, checkpointing to ``.h5``.
 
@@ -457,6 +462,10 @@ def train(
             versions (a resumed run keeps the first ``started`` time and adds
             a ``resumed_at`` entry). Defaults to None (no ``run.json``).
         verbose: ``model.fit`` verbosity (progress bar by default).
+        strategy: The ``tf.distribute`` strategy whose ``scope()`` built
+            ``model`` (:mod:`train_scripts.distribute`): the data must be
+            batched with the global batch size; only the chief writes
+            ``out_dir``. Defaults to None (the current strategy).
 
     Returns:
         A :class:`TrainResult` with the history and the files written.
@@ -474,18 +483,24 @@ def train(
             "TensorBoard logging needs the `tensorboard` package "
             "(pip install tensorboard)."
         )
-    out_dir = Path(out_dir)
+    out_dir = chief_dir = Path(out_dir)
+    if strategy is not None:
+        train_data = distribute.set_shard_policy(train_data)
+        if val_data is not None:
+            val_data = distribute.set_shard_policy(val_data)
+        out_dir = distribute.worker_dir(chief_dir, strategy)
+        if resume:
+            distribute.restore_backup_into(chief_dir, out_dir, BACKUP_DIR)
     out_dir.mkdir(parents=True, exist_ok=True)
     monitor = monitor or ("val_loss" if val_data is not None else "loss")
     mode = resolve_mode(monitor, mode)
     if optimizer is None:
         optimizer = keras.optimizers.Adam(learning_rate)
-    model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics or []))
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics or []))
 
     start_epoch = _resume_epoch(out_dir) if resume else 0
     if not resume and (out_dir / BACKUP_DIR).exists():
-        import shutil
-
         shutil.rmtree(out_dir / BACKUP_DIR)
     csv_path = out_dir / "metrics.csv"
     if start_epoch:
@@ -555,11 +570,13 @@ def train(
         if best_state.is_file():
             record["best"] = json.loads(best_state.read_text())
         _write_json_atomic(out_dir / "run.json", record)
+    if out_dir != chief_dir:  # a non-chief worker's scratch copy
+        shutil.rmtree(out_dir, ignore_errors=True)
     return TrainResult(
         history={k: [float(v) for v in vs] for k, vs in history.history.items()},
-        out_dir=out_dir,
-        best_checkpoint=out_dir / "best.h5",
-        last_checkpoint=out_dir / "last.h5",
-        metrics_csv=csv_path,
+        out_dir=chief_dir,
+        best_checkpoint=chief_dir / "best.h5",
+        last_checkpoint=chief_dir / "last.h5",
+        metrics_csv=chief_dir / "metrics.csv",
         initial_epoch=start_epoch,
     )
