@@ -28,7 +28,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import zoo  # noqa: E402
-from train_scripts.export import one_line, export_model  # noqa: E402
+from train_scripts.export import export_model, one_line  # noqa: E402
 
 # Tiny configurations (the tests' sizes): the table is about operators and
 # shapes, not capacity.
@@ -80,7 +80,8 @@ def cell(model: keras.Model, fmt: str, quantize: str, folder: Path) -> str:
     try:
         result = export_model(model, fmt, out, quantize=quantize)
     except Exception as err:  # noqa: BLE001 - the reason is the table's content
-        return f"✗ {one_line(err)[:120]}".replace("|", "/")
+        reason = one_line(err).split("; '")[0]  # drop the removed temp file's path
+        return f"✗ {reason[:120]}".replace("|", "/")
     text = f"✓ {result.max_abs_diff:.0e}"
     if result.note:
         text += f" (fixed size: {result.note[:100]})".replace("|", "/")
