@@ -365,7 +365,18 @@ def _export_tflite(model, path, quantize, sizes, seed):
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantize == "float16":
             converter.target_spec.supported_types = [tf.float16]
-        path.write_bytes(converter.convert())
+        try:
+            path.write_bytes(converter.convert())
+        except Exception as err:  # noqa: BLE001 - converter errors are MLIR dumps
+            ops = sorted(set(re.findall(r"\btf\.(\w+)\(", str(err))))
+            raise ValueError(
+                f"TFLite cannot convert {model.name}: "
+                + (
+                    f"no TFLite builtin op for {', '.join(ops)}"
+                    if ops
+                    else one_line(err)
+                )
+            ) from err
     with warnings.catch_warnings():
         # TF 2.21 points to the separate ai_edge_litert package, which is not a
         # dependency; tf.lite's interpreter runs the same flatbuffer.
