@@ -155,12 +155,15 @@ def _size_for_any_input(
     """A size to check a model that takes any size at.
 
     The stored ``tile_size`` when there is one, else the first of 64, 128, 32,
-    256, 16 per axis that the model runs at.
+    256, 16 on every free axis that the model runs at.
     """
-    rank = len(model.inputs[0].shape) - 2
+    known = _spatial(model)[0]
     tile = (settings or {}).get("tile_size")
-    candidates = [tuple(tile)] if tile and len(tile) == rank else []
-    candidates += [(side,) * rank for side in (64, 128, 32, 256, 16)]
+    candidates = [tuple(tile)] if tile and len(tile) == len(known) else []
+    candidates += [
+        tuple(side if s is None else s for s in known)
+        for side in (64, 128, 32, 256, 16)
+    ]
     for size in candidates:
         try:
             _keras_outputs(model, _random_inputs(model, [size] * len(model.inputs), 0))
@@ -414,8 +417,11 @@ def export_model(
             Defaults to "none".
         atol: Largest accepted ``|exported - keras|``. Defaults to
             :data:`DEFAULT_ATOL` of ``quantize``.
-        input_size: Spatial size to export and check at when the model takes
-            any size (its inputs are ``None``). Defaults to None.
+        input_size: Spatial size to rebuild the model for first
+            (:func:`zoo.inference.with_input_size`): TFLite's fixed size, and
+            the check size of a model that takes any size. Defaults to None
+            (the model's own size; for ``None`` axes the stored ``tile_size``
+            or the first of 64, 128, 32, 256, 16 that fits).
         seed: Seed of the random check inputs. Defaults to 0.
 
     Returns:

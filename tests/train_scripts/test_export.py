@@ -155,3 +155,10 @@ def test_cli_names_a_missing_checkpoint_and_refuses_bad_options(
     model = export.load_checkpoint(tiny_checkpoint_2d)
     with pytest.raises(ValueError, match="quantize"):
         export.export_model(model, "onnx", tmp_path / "x.onnx", quantize="float16")
+
+
+def test_tflite_names_the_ops_it_has_no_builtin_for(tmp_path):
+    model = zoo.unet3d((16, 16, 16, 1), 1, depth=2, filters=4)
+    with pytest.raises(ValueError, match="no TFLite builtin op for MaxPool3D"):
+        export.export_model(model, "tflite", tmp_path / "u.tflite")
+    assert not (tmp_path / "u.tflite").exists()
