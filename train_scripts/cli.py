@@ -493,7 +493,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         strategy=strategy,
     )
     seconds = time.perf_counter() - start
-    plot_learning_curves(result.metrics_csv, out / "learning_curves.png")
     summary: dict[str, Any] = {
         "out": str(out),
         "best_checkpoint": str(result.best_checkpoint),
@@ -504,6 +503,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     if not is_chief(strategy):  # the chief plots, evaluates and writes run.json
         return summary
+    plot_learning_curves(result.metrics_csv, out / "learning_curves.png")
     if val_set is not None and not args.no_final_eval:
         best = keras.models.load_model(result.best_checkpoint, compile=False)
         tile = (
