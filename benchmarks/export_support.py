@@ -80,7 +80,8 @@ def cell(model: keras.Model, fmt: str, quantize: str, folder: Path) -> str:
     try:
         result = export_model(model, fmt, out, quantize=quantize)
     except Exception as err:  # noqa: BLE001 - the reason is the table's content
-        reason = one_line(err).split("; '")[0]  # drop the removed temp file's path
+        # Without the temporary file's path (removed after a failed check).
+        reason = one_line(err).split("; '")[0].replace(f"{out.parent}/", "")
         return f"✗ {reason[:120]}".replace("|", "/")
     text = f"✓ {result.max_abs_diff:.0e}"
     if result.note:
