@@ -58,6 +58,7 @@ from train_scripts.data import (
     slices_last,
     split_by_image,
 )
+from train_scripts.distribute import STRATEGIES, is_chief, make_strategy
 from train_scripts.evaluate import evaluate_model
 from train_scripts.guards import (
     TrainingDivergedError,
@@ -300,6 +301,13 @@ def build_parser(family: str | None = None) -> argparse.ArgumentParser:
         help="stop after PATIENCE epochs without improvement",
     )
     fit.add_argument("--tensorboard", action="store_true", help="TensorBoard logs")
+    fit.add_argument(
+        "--strategy",
+        default="auto",
+        choices=STRATEGIES,
+        help="tf.distribute: mirrored (local GPUs), multiworker (TF_CONFIG "
+        "cluster); --batch-size is the global batch (train_scripts/distribute.py)",
+    )
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument(
         "--no-resume",
@@ -566,6 +574,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """
     check_training_args(args)
     out = check_out_dir(args.out)
+    strategy = make_strategy(args.strategy)  # before any other TF operation
     keras.utils.set_random_seed(args.seed)
     model_kwargs = parse_json_object(args.model_kwargs, flag="--model-kwargs")
     preprocessing = Preprocessing(
@@ -604,7 +613,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     train_prepared = preprocessing.apply_set(train_set)
     val_prepared = None if val_set is None else preprocessing.apply_set(val_set)
     channels = preprocessing.n_channels(dataset.channels)
-    model = build_model(args.model, patch, channels, args.n_classes, model_kwargs)
+    with strategy.scope():
+        model = build_model(args.model, patch, channels, args.n_classes, model_kwargs)
     check_free_space(out, training_bytes(model))
     loss = _loss(args.loss, args.n_classes)
     weight_map = isinstance(loss, losses.WeightedBCELoss)
@@ -660,13 +670,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"val_{prefix}dice" if val_ds is not None else f"{prefix}dice"
     )
     total_steps = args.epochs * args.steps_per_epoch
-    optimizer = make_optimizer(
-        args.optimizer,
-        args.lr,
-        schedule=args.schedule,
-        total_steps=total_steps,
-        warmup_steps=args.warmup_steps,
-    )
+    with strategy.scope():
+        optimizer = make_optimizer(
+            args.optimizer,
+            args.lr,
+            schedule=args.schedule,
+            total_steps=total_steps,
+            warmup_steps=args.warmup_steps,
+        )
     tile = (
         patch
         if args.eval_tile_size is None
@@ -725,9 +736,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         checkpoint_settings=settings,
         run_eagerly=args.run_eagerly,
         verbose=args.verbose,
+        strategy=strategy,
     )
     seconds = time.perf_counter() - start
-    plot_learning_curves(result.metrics_csv, out / "learning_curves.png")
     summary: dict[str, Any] = {
         "out": str(out),
         "best_checkpoint": str(result.best_checkpoint),
@@ -736,6 +747,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "train_seconds": round(seconds, 1),
         "history": result.history,
     }
+    if not is_chief(strategy):  # the chief plots, evaluates and writes run.json
+        return summary
+    plot_learning_curves(result.metrics_csv, out / "learning_curves.png")
     if two_inputs and val_set is not None and not args.no_final_eval:
         print(
             f"note: no whole-image evaluation for the two-input {args.model}; "

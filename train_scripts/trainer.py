@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime
@@ -54,6 +55,7 @@ from typing import Any, Literal
 import keras
 import tensorflow as tf
 
+from train_scripts import distribute
 from train_scripts.guards import (
     TrainingDivergedError,
     check_free_space,
@@ -562,6 +564,7 @@ def train(
     checkpoint_settings: Mapping[str, Any] | None = None,
     run_eagerly: bool = False,
     verbose: int | str = "auto",
+    strategy: tf.distribute.Strategy | None = None,
 ) -> TrainResult:
     """Compile ``model`` and fit it on ``tf.data`` input, checkpointing to ``.h5``.
 
@@ -603,6 +606,10 @@ def train(
         run_eagerly: Run the steps eagerly, without tracing a graph (debugging
             and one-step smoke runs, where tracing dominates). Defaults to False.
         verbose: ``model.fit`` verbosity (progress bar by default).
+        strategy: The ``tf.distribute`` strategy whose ``scope()`` built
+            ``model`` (:mod:`train_scripts.distribute`): the data must be
+            batched with the global batch size; only the chief writes
+            ``out_dir``. Defaults to None (the current strategy).
 
     The run folder is locked (:func:`train_scripts.guards.run_lock`) while
     training: a second training into it is refused.
@@ -626,7 +633,15 @@ def train(
             "TensorBoard logging needs the `tensorboard` package "
             "(pip install tensorboard)."
         )
-    out_dir = Path(out_dir)
+    out_dir = chief_dir = Path(out_dir)
+    if strategy is not None:
+        train_data = distribute.set_shard_policy(train_data)
+        if val_data is not None:
+            val_data = distribute.set_shard_policy(val_data)
+        out_dir = distribute.worker_dir(chief_dir, strategy)
+        if resume:
+            distribute.restore_backup_into(chief_dir, out_dir, BACKUP_DIR)
+    out_dir.mkdir(parents=True, exist_ok=True)
     check_free_space(out_dir, training_bytes(model), flag="out_dir")
     monitor = monitor or ("val_loss" if val_data is not None else "loss")
     mode = resolve_mode(monitor, mode)
@@ -634,9 +649,10 @@ def train(
         optimizer = keras.optimizers.Adam(learning_rate)
     if not isinstance(metrics, Mapping):  # a dict gives metrics per output
         metrics = list(metrics or [])
-    model.compile(
-        optimizer=optimizer, loss=loss, metrics=metrics, run_eagerly=run_eagerly
-    )
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model.compile(
+            optimizer=optimizer, loss=loss, metrics=metrics, run_eagerly=run_eagerly
+        )
 
     if resume:
         notice = repair_backup(out_dir / BACKUP_DIR)
@@ -737,6 +753,8 @@ def train(
         if best_state.is_file():
             record["best"] = json.loads(best_state.read_text())
         _write_json_atomic(out_dir / "run.json", record)
+    if out_dir != chief_dir:  # a non-chief worker's scratch copy
+        shutil.rmtree(out_dir, ignore_errors=True)
     if diverged:
         kept = _completed_epochs(out_dir)
         raise TrainingDivergedError(
@@ -745,9 +763,9 @@ def train(
         )
     return TrainResult(
         history={k: [float(v) for v in vs] for k, vs in history.history.items()},
-        out_dir=out_dir,
-        best_checkpoint=out_dir / "best.h5",
-        last_checkpoint=out_dir / "last.h5",
-        metrics_csv=csv_path,
+        out_dir=chief_dir,
+        best_checkpoint=chief_dir / "best.h5",
+        last_checkpoint=chief_dir / "last.h5",
+        metrics_csv=chief_dir / "metrics.csv",
         initial_epoch=start_epoch,
     )

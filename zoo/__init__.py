@@ -13,6 +13,7 @@ Importing ``zoo`` registers the custom layers, so saved models reload with plain
 from zoo import layers
 from zoo.attention_unet import attention_unet
 from zoo.backboned_unet import backboned_unet, branch2_unet, fine_grained_unet
+from zoo.presets import Preset, from_pretrained, list_pretrained
 from zoo.registry import get, list_models, register
 from zoo.residual_unet import residual_unet
 from zoo.sa_unet import sa_unet
@@ -23,13 +24,16 @@ from zoo.unet_plus_plus import prune_unet_plus_plus, unet_plus_plus
 from zoo.vnet import vnet, vnet3d, vnet3d_depthwise, vnet_3d
 
 __all__ = [
+    "Preset",
     "attention_unet",
     "backboned_unet",
     "branch2_unet",
     "fine_grained_unet",
+    "from_pretrained",
     "get",
     "layers",
     "list_models",
+    "list_pretrained",
     "prune_unet_plus_plus",
     "register",
     "residual_unet",

@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--init-from",
+        default=None,
+        help="start from this checkpoint's weights (a second, lower-rate stage)",
+    )
+    parser.add_argument(
         "--evaluate-only",
         action="store_true",
         help="skip training: evaluate the existing best.h5 in OUT",
@@ -232,6 +237,8 @@ def _train(args: argparse.Namespace, split: dict, out: Path) -> dict:
     val_ds = tf.data.Dataset.from_tensor_slices((val_x, val_y)).batch(4).cache()
 
     model = zoo.unet3d((None, None, None, 1), N_CLASSES, filters=args.filters)
+    if args.init_from:
+        model.load_weights(args.init_from)
     schedule = keras.optimizers.schedules.CosineDecay(
         args.lr, args.epochs * args.steps, alpha=0.02
     )

@@ -1,0 +1,146 @@
+"""Which zoo model exports to which format: the README's export support table.
+
+Every name of ``zoo.list_models()`` is built at a tiny configuration and
+exported with :func:`train_scripts.export.export_model` to every format
+(TFLite also float16 and dynamic-range quantised). Each export verifies itself
+against Keras on a random input; a cell is ✓ (with the largest absolute
+difference) or the first line of the error that stopped it. For SavedModel and
+ONNX, "fixed size" means the spatial axes of the signature could not be made
+dynamic (the reason follows).
+
+Usage (from the repository root):
+    python benchmarks/export_support.py                 # print the table
+    python benchmarks/export_support.py --readme README.md   # rewrite its table
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import zoo  # noqa: E402
+from train_scripts.export import export_model, one_line  # noqa: E402
+
+# Tiny configurations (the tests' sizes): the table is about operators and
+# shapes, not capacity.
+_BACKBONED = {
+    "backbone": "orig_unet",
+    "encoder_filters": 4,
+    "decoder_filters": (8, 8, 4, 4, 4),
+    "centre_filters": 8,
+}
+TINY: dict[str, tuple[tuple[int, ...], int, dict]] = {
+    "attention_unet": ((32, 32, 1), 1, {"filters": (4, 8, 16, 32)}),
+    "backboned_unet": ((32, 32, 1), 1, _BACKBONED),
+    "branch2_unet": ((32, 32, 1), 4, {k: v for k, v in _BACKBONED.items()}),
+    "fine_grained_unet": ((32, 32, 1), (2, 1), _BACKBONED),
+    "residual_unet": ((32, 32, 1), 1, {"filters": (4, 8, 16, 32)}),
+    "sa_unet": ((32, 32, 3), 1, {"filters": 4, "depth": 3}),
+    "unet25d": ((32, 32, 5, 1), 1, {"filters": 4}),
+    "unet3_plus": ((32, 32, 1), 1, {"filters": (4, 8, 16, 32), "skip_filters": 4}),
+    "unet3d": ((16, 16, 16, 1), 1, {"depth": 3, "filters": 4}),
+    "unet_original": ((188, 188, 1), 1, {"filters": (4, 8, 16, 32, 64)}),
+    "unet_padding": ((32, 32, 1), 1, {"depth": 3, "filters": 4}),
+    "unet_plus_plus": ((32, 32, 1), 1, {"filters": (4, 8, 16, 32), "dropout": 0.0}),
+    "vnet": ((32, 32, 1), 1, {"depth": 3, "filters": 4}),
+    "vnet3d": ((16, 16, 16, 1), 1, {"depth": 3, "filters": 4}),
+    "vnet3d_depthwise": ((16, 16, 16, 1), 1, {"depth": 3, "filters": 4}),
+    "vnet_3d": ((16, 16, 16, 1), 1, {"depth": 3, "filters": 4, "kernel_size": 3}),
+}
+COLUMNS = (
+    ("keras", "none", "keras"),
+    ("h5", "none", "h5"),
+    ("savedmodel", "none", "SavedModel"),
+    ("onnx", "none", "ONNX"),
+    ("tflite", "none", "TFLite f32"),
+    ("tflite", "float16", "TFLite f16"),
+    ("tflite", "dynamic", "TFLite dyn. range"),
+)
+START, END = "<!-- export-support:start -->", "<!-- export-support:end -->"
+
+
+def _config_text(name: str) -> str:
+    shape, n_classes, kwargs = TINY[name]
+    args = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+    return f"{'x'.join(map(str, shape))}, {n_classes}" + (f", {args}" if args else "")
+
+
+def cell(model: keras.Model, fmt: str, quantize: str, folder: Path) -> str:
+    """✓ and the max abs diff, or why the export failed."""
+    out = folder / f"{model.name}_{fmt}_{quantize}.{fmt}"
+    try:
+        result = export_model(model, fmt, out, quantize=quantize)
+    except Exception as err:  # noqa: BLE001 - the reason is the table's content
+        # Without the temporary file's path (removed after a failed check).
+        reason = one_line(err).split("; '")[0].replace(f"{out.parent}/", "")
+        return f"✗ {reason[:120]}".replace("|", "/")
+    text = f"✓ {result.max_abs_diff:.0e}"
+    if result.note:
+        text += f" (fixed size: {result.note[:100]})".replace("|", "/")
+    return text
+
+
+def table(names: list[str]) -> str:
+    """The markdown table for ``names``."""
+    header = "| model (tiny config) | " + " | ".join(c[2] for c in COLUMNS) + " |"
+    lines = [header, "|" + " --- |" * (len(COLUMNS) + 1)]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            shape, n_classes, kwargs = TINY[name]
+            cells = []
+            for fmt, quantize, _ in COLUMNS:
+                keras.backend.clear_session()
+                model = zoo.get(name)(shape, n_classes, **kwargs)
+                cells.append(cell(model, fmt, quantize, Path(tmp)))
+            row = f"| `{name}` ({_config_text(name)}) | " + " | ".join(cells) + " |"
+            print(row, file=sys.stderr, flush=True)
+            lines.append(row)
+    versions = f"TensorFlow {tf.__version__}, Keras {keras.__version__}"
+    try:
+        import onnxruntime
+        import tf2onnx
+
+        versions += f", tf2onnx {tf2onnx.__version__}, onnxruntime "
+        versions += onnxruntime.__version__
+    except ImportError:
+        versions += ", no [onnx] extra"
+    return (
+        "\n".join(lines)
+        + f"\n\nGenerated by `python benchmarks/export_support.py` ({versions}).\n"
+    )
+
+
+def main() -> None:
+    """Print the table, or write it between the markers of ``--readme``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readme", default=None, help="README to update in place")
+    parser.add_argument("--models", default=None, help="comma-separated subset")
+    args = parser.parse_args()
+    missing = sorted(set(zoo.list_models()) - set(TINY))
+    if missing:
+        raise SystemExit(f"no tiny configuration for {missing}: add one to TINY")
+    names = args.models.split(",") if args.models else zoo.list_models()
+    text = table(names)
+    if args.readme is None:
+        print(text)
+        return
+    readme = Path(args.readme)
+    content = readme.read_text()
+    if START not in content or END not in content:
+        raise SystemExit(f"{readme} lacks the markers {START} ... {END}")
+    head, rest = content.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{text}{END}{tail}")
+
+
+if __name__ == "__main__":
+    main()

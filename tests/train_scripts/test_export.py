@@ -1,0 +1,164 @@
+"""Export to Keras, SavedModel, ONNX and TFLite: numerical round trips and the CLI."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from train_scripts import export
+from zoo.settings import read_settings
+
+SETTINGS = {"threshold": 0.6, "tile_size": [32, 32], "tta": True}
+
+
+def _run_exported(path, fmt, x):
+    """Runs an exported file with its own runtime, independently of export.py."""
+    if fmt in ("keras", "h5"):
+        return np.asarray(keras.models.load_model(path, compile=False)(x))
+    if fmt == "savedmodel":
+        signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+        return signature(image=tf.constant(x))["probs"].numpy()
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(
+            str(path), providers=["CPUExecutionProvider"]
+        )
+        return session.run(["probs"], {session.get_inputs()[0].name: x})[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # tf.lite deprecation notice
+        interpreter = tf.lite.Interpreter(model_path=str(path))
+    return interpreter.get_signature_runner()(image=x)["probs"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", export.FORMATS)
+@pytest.mark.parametrize("ckpt", ["tiny_checkpoint_2d", "tiny_checkpoint_3d"])
+def test_export_round_trip_matches_keras(ckpt, fmt, tmp_path, request):
+    path = request.getfixturevalue(ckpt)
+    model = export.load_checkpoint(path)
+    out = tmp_path / f"model.{fmt}"
+    result = export.export_model(model, fmt, out, settings=SETTINGS)
+    assert result.max_abs_diff <= 1e-4 and result.path == out
+    rank = len(model.input_shape) - 2
+    # An independent check at another seed, through the exported file only.
+    x = np.random.default_rng(7).random(model.input_shape[1:], np.float32)[None]
+    got = _run_exported(out, fmt, x)
+    np.testing.assert_allclose(got, np.asarray(model(x)), atol=1e-4)
+    if fmt in ("savedmodel", "onnx"):
+        # Dynamic spatial axes: twice the size runs and matches Keras.
+        assert result.input_shapes == [[None] * (rank + 1) + [1]]
+        big = np.random.default_rng(8).random(
+            (1, *[2 * s for s in model.input_shape[1:-1]], 1), np.float32
+        )
+        resized = zoo.inference.with_input_size(model, big.shape[1:-1])
+        np.testing.assert_allclose(
+            _run_exported(out, fmt, big), np.asarray(resized(big)), atol=1e-4
+        )
+    if fmt == "tflite":
+        assert result.input_shapes == [[None, *model.input_shape[1:]]]
+    if fmt in ("keras", "h5"):
+        assert read_settings(out) == SETTINGS
+    if fmt == "savedmodel":
+        stored = (out / "assets" / export.SETTINGS_ASSET).read_text()
+        assert json.loads(stored) == SETTINGS
+    if fmt == "onnx":
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+        assert json.loads(props[export.SETTINGS_KEY]) == SETTINGS
+
+
+@pytest.mark.parametrize("quantize", ["float16", "dynamic"])
+def test_quantised_tflite_is_checked_and_refused_beyond_atol(quantize, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = zoo.unet_padding((32, 32, 1), 1, depth=2, filters=32)
+    out = tmp_path / "q.tflite"
+    result = export.export_model(model, "tflite", out, quantize=quantize)
+    # Quantised weights really change the output, within the default tolerance.
+    assert 0 < result.max_abs_diff <= export.DEFAULT_ATOL[quantize]
+    x = np.random.default_rng(3).random((1, 32, 32, 1), np.float32)
+    assert np.abs(_run_exported(out, "tflite", x) - np.asarray(model(x))).max() > 0
+    with pytest.raises(ValueError, match="differs from Keras"):
+        export.export_model(model, "tflite", out, quantize=quantize, atol=1e-9)
+    assert not out.exists()
+
+
+def test_fixed_size_model_keeps_its_size_and_says_why(tmp_path):
+    # vnet's per-element PReLU weights have the feature maps' shape.
+    model = zoo.vnet((32, 32, 1), depth=2, filters=4)
+    result = export.export_model(model, "savedmodel", tmp_path / "sm")
+    assert result.input_shapes == [[None, 32, 32, 1]]
+    assert "Incompatible shapes" in result.note
+
+
+def test_any_size_model_is_checked_at_its_stored_tile_size(tmp_path):
+    model = zoo.unet_padding((None, None, 1), 1, depth=2, filters=4)
+    result = export.export_model(
+        model, "tflite", tmp_path / "m.tflite", settings={"tile_size": [24, 40]}
+    )
+    assert result.input_shapes == [[None, 24, 40, 1]]
+
+
+def test_cli_exports_the_pretrained_checkpoint_with_its_settings(tmp_path, capsys):
+    out = tmp_path / "drive.keras"
+    assert (
+        export.main(
+            [
+                "--checkpoint",
+                "pretrained/drive_vessels.h5",
+                "--format",
+                "keras",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "max abs diff" in printed and str(out) in printed
+    assert read_settings(out) == read_settings("pretrained/drive_vessels.h5")
+
+
+@pytest.mark.parametrize("content", [b"", b"not an hdf5 file at all", None])
+def test_cli_refuses_a_corrupt_checkpoint(
+    tmp_path, tiny_checkpoint_2d, capsys, content
+):
+    bad = tmp_path / "broken.h5"
+    if content is None:  # a truncated real checkpoint
+        data = tiny_checkpoint_2d.read_bytes()
+        bad.write_bytes(data[: len(data) // 2])
+    else:
+        bad.write_bytes(content)
+    out = tmp_path / "out.onnx"
+    code = export.main(
+        ["--checkpoint", str(bad), "--format", "onnx", "--out", str(out)]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists()
+    assert len(err.splitlines()) == 1 and str(bad) in err and err.startswith("error:")
+
+
+def test_cli_names_a_missing_checkpoint_and_refuses_bad_options(
+    tmp_path, tiny_checkpoint_2d, capsys
+):
+    missing = tmp_path / "missing.h5"
+    args = ["--format", "h5", "--out", str(tmp_path / "o.h5")]
+    assert export.main(["--checkpoint", str(missing), *args]) == 2
+    assert str(missing) in capsys.readouterr().err
+    model = export.load_checkpoint(tiny_checkpoint_2d)
+    with pytest.raises(ValueError, match="quantize"):
+        export.export_model(model, "onnx", tmp_path / "x.onnx", quantize="float16")
+
+
+def test_tflite_names_the_ops_it_has_no_builtin_for(tmp_path):
+    model = zoo.unet3d((16, 16, 16, 1), 1, depth=2, filters=4)
+    with pytest.raises(ValueError, match="no TFLite builtin op for MaxPool3D"):
+        export.export_model(model, "tflite", tmp_path / "u.tflite")
+    assert not (tmp_path / "u.tflite").exists()
