@@ -431,8 +431,8 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             overlays=not args.no_overlays,
             preprocess=options["preprocess"],
-            min_size=args.min_size,
-            largest_component=args.largest_component,
+            min_size=options["min_size"],
+            largest_component=options["largest_component"],
         )
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -487,10 +487,11 @@ def add_tiling_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def inference_options(args: argparse.Namespace, settings: dict, rank: int) -> dict:
-    """Tile size, overlap, TTA, threshold and preprocessing to predict with.
+    """Tile size, overlap, TTA, threshold, preprocessing and post-processing.
 
     A flag given in ``args`` wins; otherwise the checkpoint's ``settings``;
-    otherwise the built-in default (model input size, 0.5, no TTA, 0.5).
+    otherwise the built-in default (model input size, 0.5, no TTA, 0.5, no
+    post-processing).
 
     Raises:
         ValueError: On a tile size with neither 1 nor ``rank`` values.
@@ -508,6 +509,10 @@ def inference_options(args: argparse.Namespace, settings: dict, rank: int) -> di
         "tta": bool(pick(args.tta, "tta", False)),
         "threshold": float(pick(args.threshold, "threshold", 0.5)),
         "preprocess": preprocessing_from(args, settings),
+        "min_size": int(pick(getattr(args, "min_size", None), "min_size", 0)),
+        "largest_component": bool(
+            pick(getattr(args, "largest_component", None), "largest_component", False)
+        ),
     }
 
 
@@ -516,14 +521,16 @@ def add_postprocess_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-size",
         type=int,
-        default=0,
+        default=None,
         help="remove predicted connected components smaller than this many "
-        "pixels/voxels (8-/26-connected)",
+        "pixels/voxels (8-/26-connected; default: the checkpoint's setting, else 0)",
     )
     parser.add_argument(
         "--largest-component",
-        action="store_true",
-        help="keep only the largest predicted component (per class)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep only the largest predicted component (per class; default: the "
+        "checkpoint's setting, else off)",
     )
 
 
@@ -572,8 +579,10 @@ def main(argv: list[str] | None = None) -> int:
             if tile is not None:
                 tile = check_tile_size(model, tile)
             model, tile = model_for_tiles(model, tile)
-        if args.min_size < 0:
-            raise ValueError(f"--min-size must be >= 0. Received: {args.min_size}")
+        if options["min_size"] < 0:
+            raise ValueError(
+                f"--min-size must be >= 0. Received: {options['min_size']}"
+            )
         if args.rle_csv is not None and rank != 2:
             raise ValueError("--rle-csv needs a 2D model (RLE encodes 2D masks)")
     except (FileNotFoundError, ValueError) as err:
@@ -604,8 +613,8 @@ def main(argv: list[str] | None = None) -> int:
                     save_probs=args.save_probs,
                     preprocess=options["preprocess"],
                     normalization=normalization,
-                    min_size=args.min_size,
-                    largest_component=args.largest_component,
+                    min_size=options["min_size"],
+                    largest_component=options["largest_component"],
                     rle_rows=rle_rows,
                 )
         except (FileNotFoundError, ValueError) as err:

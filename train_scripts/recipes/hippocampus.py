@@ -23,7 +23,10 @@ Recipe (and why):
   brightness/contrast jitter and Gaussian noise.
 * Loss: categorical cross-entropy + multi-class soft Dice
   (``losses.BCEDiceLoss(mode="multiclass")``), Adam with cosine decay.
-* Inference: whole volumes in one 48x64x48 tile (mirror-padded), argmax.
+* Inference: whole volumes in one 48x64x48 tile (mirror-padded), argmax, then
+  the largest connected component of each label (chosen on the validation
+  cases: mean Dice 0.825 -> 0.830, anterior HD95 6.7 -> 4.7 mm with the first
+  stage's checkpoint; stored in the checkpoint's settings).
 
 Usage:
     python -m train_scripts.recipes.hippocampus \
@@ -47,6 +50,7 @@ import zoo
 from data_pipelines.augment import Augmenter3D
 from data_pipelines.msd import Case, as_arrays, list_cases, load_msd, zscore_case
 from data_pipelines.pipeline import make_patch_dataset
+from data_pipelines.postprocess import postprocess_mask
 from losses.evaluation import per_label_scores
 from train_scripts.plots import plot_learning_curves, save_label_slices
 from train_scripts.recipes.drive import TimeBudget
@@ -96,10 +100,19 @@ def pad_to(array: np.ndarray, size: Sequence[int], background: bool) -> np.ndarr
     return out
 
 
-def predict_labels(model: keras.Model, image: np.ndarray) -> np.ndarray:
-    """Class ids ``(D, H, W)`` of a raw ``(D, H, W, C)`` case (z-scored here)."""
+def predict_labels(
+    model: keras.Model, image: np.ndarray, *, largest_component: bool = True
+) -> np.ndarray:
+    """Class ids ``(D, H, W)`` of a raw ``(D, H, W, C)`` case (z-scored here).
+
+    With ``largest_component`` only the largest connected component of each
+    label is kept.
+    """
     probs = predict_tiled(model, zscore_case(image), tile_size=TILE, overlap=0.5)
-    return np.argmax(probs, axis=-1).astype(np.uint8)
+    labels = np.argmax(probs, axis=-1).astype(np.uint8)
+    if largest_component:
+        labels = postprocess_mask(labels, largest_component=True).astype(np.uint8)
+    return labels
 
 
 def score_cases(
@@ -180,13 +193,13 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         run = _train(args, split, out)
     model = keras.models.load_model(out / "best.h5", compile=False)
-    write_settings(out / "best.h5", inference_settings())
+    write_settings(out / "best.h5", inference_settings(args.filters))
     for part in ("val", "holdout"):
         if split[part]:
             cases = load_msd(args.data_root, names=split[part], n_classes=N_CLASSES)
             run[part] = score_cases(model, cases, out if part == "holdout" else None)
     run["split"] = split
-    run["settings"] = inference_settings()
+    run["settings"] = inference_settings(args.filters)
     (out / "run.json").write_text(json.dumps(run, indent=2))
     for part in ("val", "holdout"):
         if part in run:
@@ -194,15 +207,20 @@ def main(argv: list[str] | None = None) -> dict:
     return run
 
 
-def inference_settings() -> dict:
+def inference_settings(filters: int) -> dict:
     """What ``predict`` / ``evaluate`` need to use the checkpoint as trained."""
     return {
         "task": "msd_hippocampus",
+        "model": "unet3d",
+        "model_kwargs": {"filters": filters},
+        "n_classes": N_CLASSES,
+        "axes": "DHWC",
         "tile_size": list(TILE),
         "overlap": 0.5,
         "tta": False,
         "normalization": {"method": "zscore"},
         "class_names": list(CLASS_NAMES),
+        "largest_component": True,
     }
 
 
