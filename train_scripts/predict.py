@@ -199,7 +199,7 @@ def predict_file(
     image, meta = read_input(path, model)
     volume = model_rank(model) == 3
     if volume:
-        image = to_model_layout(image, model.name)
+        image = to_model_layout(image, model)
     probs = predict_tiled(
         model,
         image,
@@ -209,8 +209,8 @@ def predict_file(
         batch_size=batch_size,
     )
     if volume:  # back to the file's (D, H, W) layout
-        image = from_model_layout(image, model.name)
-        probs = from_model_layout(probs, model.name)
+        image = from_model_layout(image, model)
+        probs = from_model_layout(probs, model)
     mask = probabilities_to_mask(probs, threshold)
     n_out = probs.shape[-1]
     out_dir.mkdir(parents=True, exist_ok=True)

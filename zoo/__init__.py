@@ -13,7 +13,17 @@ Importing ``zoo`` registers the custom layers, so saved models reload with plain
 from zoo import layers
 from zoo.attention_unet import attention_unet
 from zoo.backboned_unet import backboned_unet, branch2_unet, fine_grained_unet
-from zoo.registry import get, list_models, register
+from zoo.registry import (
+    ModelSpec,
+    Reference,
+    get,
+    list_models,
+    rebuild,
+    record_of,
+    register,
+    spec,
+    spec_of,
+)
 from zoo.residual_unet import residual_unet
 from zoo.sa_unet import sa_unet
 from zoo.unet import unet_original, unet_padding
@@ -23,6 +33,8 @@ from zoo.unet_plus_plus import prune_unet_plus_plus, unet_plus_plus
 from zoo.vnet import vnet, vnet3d, vnet3d_depthwise, vnet_3d
 
 __all__ = [
+    "ModelSpec",
+    "Reference",
     "attention_unet",
     "backboned_unet",
     "branch2_unet",
@@ -31,9 +43,13 @@ __all__ = [
     "layers",
     "list_models",
     "prune_unet_plus_plus",
+    "rebuild",
+    "record_of",
     "register",
     "residual_unet",
     "sa_unet",
+    "spec",
+    "spec_of",
     "unet3_plus",
     "unet_original",
     "unet_padding",
