@@ -323,9 +323,10 @@ def build_model(
     nearest = zoo.spec(name).nearest_size(patch_size, **zoo.record_of(model)[1])
     if nearest != tuple(patch_size):
         raise ValueError(
-            f"{name} does not train on --patch-size "
-            f"{','.join(map(str, patch_size))} (its spec's size rule; aligned sizes "
-            f"for valid padding). Nearest valid size: {','.join(map(str, nearest))}"
+            f"{name} trains on aligned patch sizes (its spec's size rule; for valid "
+            "padding: no pixel dropped by pooling). Received --patch-size "
+            f"{','.join(map(str, patch_size))}; nearest aligned size: "
+            f"{','.join(map(str, nearest))}"
         )
     return model
 

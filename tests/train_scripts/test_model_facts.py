@@ -36,5 +36,5 @@ def test_patch_size_checked_by_the_spec_size_rule():
     aligned = zoo.spec("unet_original").nearest_size((70, 70), **kwargs)
     assert aligned != (70, 70)
     cli.build_model("unet_original", aligned, 1, 1, kwargs)
-    with pytest.raises(ValueError, match="Nearest valid size"):
+    with pytest.raises(ValueError, match="nearest aligned size: 68"):
         cli.build_model("unet_original", (70, 70), 1, 1, kwargs)
