@@ -308,7 +308,8 @@ def test_branch2_fit_step():
 def test_fine_grained_trains_in_parallel_with_dicts():
     model = fine_grained_unet((32, 32, 1), backbone="orig_unet", **TINY)
     trunk = model.get_layer("fine_grained_unet_trunk")
-    assert len(model.layers) == 7  # 2 inputs, trunk, 2 x (head conv, activation)
+    # 2 inputs, build record, trunk, 2 x (head conv, activation)
+    assert len(model.layers) == 8
     rng = np.random.default_rng(0)
     x = {
         "fine_grained_unet_full_input": rng.random((2, 32, 32, 1), dtype=np.float32),
