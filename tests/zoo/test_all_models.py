@@ -101,6 +101,7 @@ def test_one_fit_step_changes_every_trainable_weight(key):
     assert_fit_step(model, loss=losses[0] if len(losses) == 1 else losses)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", MODELS)
 def test_overfits_a_tiny_batch(key):
     """Gradients flow end to end: the loss on one fixed batch halves in 40 steps."""
