@@ -35,7 +35,13 @@ from keras import layers  # noqa: E402
 
 import zoo  # noqa: E402
 
-SPEC_3D = {"n_classes": 1, "kernel_size": 3, "depth": 5, "bn": True, "deconv": False}
+SPEC_3D = {
+    "n_classes": 1,
+    "kernel_size": 3,
+    "depth": 5,
+    "norm": "batch",
+    "up_mode": "upsample",
+}
 
 # (label, builder, args, kwargs): the reference configurations of SPEC.md.
 CONFIGS = [
@@ -50,7 +56,7 @@ CONFIGS = [
         "unet3d (reference: no bn, nearest)",
         "unet3d",
         ((128, 128, 128, 1),),
-        {"bn": False, "deconv": False},
+        {"norm": None, "up_mode": "upsample"},
     ),
     ("unet25d", "unet25d", ((512, 512, 5, 1),), {}),
 ]

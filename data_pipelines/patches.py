@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
+
+# Re-exported: the ROI geometry lives in zoo.roi, shared with zoo.fine_grained.
+from zoo.inference import TileBlender, tile_starts
+from zoo.roi import roi_box as roi_box
 
 
 def _check_patch_size(patch_size: Sequence[int], spatial: Sequence[int]) -> tuple:
@@ -367,14 +370,7 @@ def grid_positions(
         raise ValueError(
             f"`stride` needs {len(shape)} sizes >= 1. Received: stride={stride}"
         )
-    starts = []
-    for size, p, step in zip(shape, patch, stride, strict=True):
-        axis = list(range(0, size - p + 1, step))
-        if axis[-1] != size - p:
-            axis.append(size - p)
-        starts.append(axis)
-    mesh = np.meshgrid(*starts, indexing="ij")
-    return np.stack([m.ravel() for m in mesh], axis=1)
+    return np.array(tile_starts(shape, patch, stride), dtype=int)
 
 
 def grid_patches(
@@ -383,7 +379,7 @@ def grid_patches(
     *,
     stride: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cuts an image into grid patches for inference.
+    """Cuts an image into grid patches (:func:`zoo.inference.tile_starts` tiling).
 
     Args:
         image: Image ``(*spatial, C)``, 2D or 3D.
@@ -409,7 +405,7 @@ def grid_patches(
 def stitch_patches(
     patches: np.ndarray, positions: np.ndarray, shape: Sequence[int]
 ) -> np.ndarray:
-    """Reassembles grid patches (e.g. predictions), averaging overlaps.
+    """Reassembles grid patches, averaging overlaps (``zoo.inference.TileBlender``).
 
     Args:
         patches: ``(n, *patch_size, C)``.
@@ -435,61 +431,10 @@ def stitch_patches(
             f"{len(patches)} patches need {len(patches)} positions of {len(shape)} "
             f"values. Received positions of shape {positions.shape}"
         )
-    patch = patches.shape[1:-1]
-    total = np.zeros((*shape, patches.shape[-1]), dtype=np.float64)
-    count = np.zeros((*shape, 1), dtype=np.float64)
+    blender = TileBlender(shape, patches.shape[-1])
     for values, corner in zip(patches, positions, strict=True):
-        region = tuple(slice(c, c + p) for c, p in zip(corner, patch, strict=True))
-        total[region] += values
-        count[region] += 1
-    if (count == 0).any():
-        raise ValueError("The patches do not cover every pixel of `shape`")
-    return (total / count).astype(np.float32)
-
-
-def roi_box(mask: np.ndarray, *, margin: int = 20) -> tuple[int, int, int, int]:
-    """Square region of interest around the largest object of a 2D mask.
-
-    The square is centred on the bounding box of the largest external contour,
-    with half-side ``max(half-width, half-height) + margin`` (the fine-grained
-    reference loader, ARCHITECTURES §13).
-
-    Args:
-        mask: 2D mask ``(H, W)`` or ``(H, W, K)``; all channels are united.
-        margin: Pixels added to the half-side. Defaults to 20.
-
-    Returns:
-        ``(y0, y1, x0, x1)``, end-exclusive. An empty mask gives the whole image.
-
-    Raises:
-        ValueError: If ``mask`` is not 2D or ``margin`` < 0.
-
-    Notes:
-        Deviation from the reference: a square that crosses the border is shifted
-        inside (and shrunk to the image's shorter side if larger), so that it
-        stays square and resizing it back to full size keeps the aspect ratio.
-
-    Example:
-        >>> mask = np.zeros((256, 256)); mask[100:110, 120:140] = 1
-        >>> roi_box(mask)
-        (75, 135, 100, 160)
-    """
-    if mask.ndim == 3:
-        mask = mask.max(axis=-1)
-    if mask.ndim != 2:
-        raise ValueError(f"`mask` must be (H, W) or (H, W, K). Received {mask.shape}")
-    if margin < 0:
-        raise ValueError(f"`margin` must be >= 0. Received: margin={margin}")
-    height, width = mask.shape
-    contours, _ = cv2.findContours(
-        (mask > 0.5).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
-    )
-    if not contours:
-        return 0, height, 0, width
-    largest = max(contours, key=cv2.contourArea)
-    x, y, w, h = cv2.boundingRect(largest)
-    cy, cx = y + h / 2, x + w / 2
-    side = min(2 * int(round(max(w, h) / 2 + margin)), height, width)
-    y0 = int(np.clip(round(cy - side / 2), 0, height - side))
-    x0 = int(np.clip(round(cx - side / 2), 0, width - side))
-    return y0, y0 + side, x0, x0 + side
+        blender.add(corner, values)
+    try:
+        return blender.result()
+    except ValueError:
+        raise ValueError("The patches do not cover every pixel of `shape`") from None

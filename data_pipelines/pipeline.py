@@ -15,13 +15,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
+import keras
 import numpy as np
 import tensorflow as tf
 from scipy import ndimage
 
 from data_pipelines.augment import Augmenter
-from data_pipelines.patches import PatchSampler, extract_patch, roi_box
+from data_pipelines.patches import PatchSampler, extract_patch
 from data_pipelines.readers import read_image, read_mask
+from zoo.roi import roi_box
 
 ArrayOrPaths = np.ndarray | Sequence[np.ndarray] | Sequence[str | Path]
 TargetFn = Callable[[np.ndarray], np.ndarray]
@@ -473,12 +475,12 @@ def make_two_input_dataset(
     deterministic: bool = True,
     threads: int | None = None,
     drop_remainder: bool = False,
-    key_prefix: str = "fine_grained_unet_",
+    model: keras.Model | None = None,
 ) -> tf.data.Dataset:
     """Full image plus ROI crop for ``fine_grained_unet`` (two inputs, two outputs).
 
     Per element (after augmentation): the ROI is the square of
-    :func:`~data_pipelines.patches.roi_box` around the largest contour of the union
+    :func:`~zoo.roi.roi_box` around the largest contour of the union
     of ``roi_channels``; it is cut from the image and from mask channel
     ``roi_mask_channel`` and resized back to full size (linear for the image,
     nearest and ``> 0.5`` for the mask).
@@ -500,19 +502,19 @@ def make_two_input_dataset(
         deterministic: Keep element order fixed. Defaults to True.
         threads: Size of the dataset's private thread pool. Defaults to None.
         drop_remainder: Drop the last incomplete batch. Defaults to False.
-        key_prefix: Prefix of the dictionary keys, the model's name and an
-            underscore, so the keys match ``fine_grained_unet``'s input and
-            output names. Defaults to ``"fine_grained_unet_"``.
+        model: The two-input, two-output model to feed: the keys are its input
+            names (full image, ROI) and output names (full mask, ROI mask), in
+            order, whatever its ``name=``. Defaults to None (the keys below).
 
     Returns:
-        A ``tf.data.Dataset`` of ``({"<p>full_input": (B, H, W, C),
-        "<p>roi_input": (B, H, W, C)}, {"<p>orig_branch": (B, H, W, K),
-        "<p>roi_branch": (B, H, W, 1)})`` with ``<p>`` = ``key_prefix``, all
-        ``float32``.
+        A ``tf.data.Dataset`` of ``({"full_input": (B, H, W, C),
+        "roi_input": (B, H, W, C)}, {"orig_branch": (B, H, W, K),
+        "roi_branch": (B, H, W, 1)})``, all ``float32``, with ``model``'s names
+        as keys when given.
 
     Raises:
-        ValueError: If the data is not 2D of one size, the dataset is empty, or an
-            argument is invalid.
+        ValueError: If the data is not 2D of one size, the dataset is empty, an
+            argument is invalid, or ``model`` lacks two inputs and two outputs.
 
     Notes:
         Deviation from the reference loader: the ROI target batch holds the ROI
@@ -521,7 +523,7 @@ def make_two_input_dataset(
         for grayscale inputs).
 
     Example:
-        >>> dataset = make_two_input_dataset(images, masks, 2, key_prefix="")
+        >>> dataset = make_two_input_dataset(images, masks, 2)
         >>> inputs, targets = next(iter(dataset))
         >>> sorted(inputs), sorted(targets)
         (['full_input', 'roi_input'], ['orig_branch', 'roi_branch'])
@@ -547,6 +549,15 @@ def make_two_input_dataset(
         )
     if margin < 0:
         raise ValueError(f"`margin` must be >= 0. Received: margin={margin}")
+    in_keys, out_keys = ("full_input", "roi_input"), ("orig_branch", "roi_branch")
+    if model is not None:
+        if len(model.inputs) != 2 or len(model.outputs) != 2:
+            raise ValueError(
+                f"`model` must have two inputs and two outputs; {model.name} has "
+                f"{len(model.inputs)} and {len(model.outputs)}"
+            )
+        in_keys = tuple(t.name for t in model.inputs)
+        out_keys = tuple(model.output_names)
     spatial = images[0].shape[:-1]
     x_shape = images[0].shape
     y_shape = masks[0].shape
@@ -574,8 +585,8 @@ def make_two_input_dataset(
         deterministic=deterministic,
     ).map(
         lambda x, roi_x, y, roi_y: (
-            {f"{key_prefix}full_input": x, f"{key_prefix}roi_input": roi_x},
-            {f"{key_prefix}orig_branch": y, f"{key_prefix}roi_branch": roi_y},
+            dict(zip(in_keys, (x, roi_x), strict=True)),
+            dict(zip(out_keys, (y, roi_y), strict=True)),
         )
     )
     return _finish(

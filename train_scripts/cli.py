@@ -109,32 +109,44 @@ class Family:
         self.description = description
 
 
+def _models(family: str, default: str) -> tuple[str, ...]:
+    """Single-input models whose spec names ``family`` (``default`` first)."""
+    specs = [zoo.spec(key) for key in zoo.list_models()]
+    others = [s.key for s in specs if s.family == family and not s.multi_input]
+    return (default, *(key for key in others if key != default))
+
+
 FAMILIES: dict[str, Family] = {
     "unet": Family(
-        ("unet_padding", "unet_original"),
+        _models("unet", "unet_padding"),
         "synthetic",
         "128",
         "U-Net (Ronneberger et al. 2015): unet_padding (same padding, BN) or "
         "unet_original (valid padding; targets are centre-cropped to its output)",
     ),
     "vnet": Family(
-        ("vnet",), "synthetic", "128", "2D V-Net (Milletari et al. 2016, 2D form)"
+        _models("vnet", "vnet"),
+        "synthetic",
+        "128",
+        "2D V-Net (Milletari et al. 2016, 2D form)",
     ),
     "vnet3d": Family(
-        ("vnet_3d", "vnet3d", "vnet3d_depthwise"),
+        _models("vnet3d", "vnet_3d"),
         "synthetic3d",
         "32",
         "3D V-Nets: vnet_3d, vnet3d (bottleneck/inception) and vnet3d_depthwise",
     ),
-    "unet3d": Family(("unet3d",), "synthetic3d", "32", "3D U-Net (Cicek et al. 2016)"),
+    "unet3d": Family(
+        _models("unet3d", "unet3d"), "synthetic3d", "32", "3D U-Net (Cicek et al. 2016)"
+    ),
     "unet25d": Family(
-        ("unet25d",),
+        _models("unet25d", "unet25d"),
         "synthetic3d",
         "32,32,5",
         "2.5D U-Net with spatial attention on thin slabs (H, W, slices)",
     ),
     "backboned_unet": Family(
-        ("backboned_unet", "branch2_unet", "fine_grained_unet"),
+        _models("backboned_unet", "backboned_unet"),
         "synthetic",
         "128",
         "U-Nets with a keras.applications / Darknet encoder (weights=None), the "
@@ -142,7 +154,7 @@ FAMILIES: dict[str, Family] = {
         "parallel on whole images resized to the patch, ROIs from the masks)",
     ),
     "variants": Family(
-        ("unet_plus_plus", "unet3_plus", "attention_unet", "residual_unet", "sa_unet"),
+        _models("variants", "unet_plus_plus"),
         "synthetic",
         "128",
         "U-Net variants: UNet++, UNet 3+, Attention U-Net, Residual U-Net, SA-UNet",
@@ -385,17 +397,16 @@ def build_model(
             f"{name} has {len(model.inputs)} inputs; the shared trainer feeds one "
             "input, or two (full image, ROI)"
         )
-    if name == "unet_original" and model.output_shape[1:-1] != model.input_shape[1:-1]:
-        # Targets are cropped by half the size difference, which is the network's
-        # border only at aligned sizes (no pixel dropped by pooling).
-        depth = len(model_kwargs.get("filters", (64, 128, 256, 512, 1024)))
-        for size in patch_size:
-            if not zoo.unet.is_aligned_input_size(size, depth):
-                raise ValueError(
-                    f"unet_original trains on aligned patch sizes (no pixel dropped "
-                    f"by pooling). Received {size}; nearest aligned size: "
-                    f"{zoo.unet.nearest_valid_input_size(size, depth)}"
-                )
+    # The spec's size rule: for valid-padding models (unet_original) the aligned
+    # sizes, where targets cropped by half the size difference match the output.
+    nearest = zoo.spec(name).nearest_size(patch_size, **zoo.record_of(model)[1])
+    if nearest != tuple(patch_size):
+        raise ValueError(
+            f"{name} trains on aligned patch sizes (its spec's size rule; for valid "
+            "padding: no pixel dropped by pooling). Received --patch-size "
+            f"{','.join(map(str, patch_size))}; nearest aligned size: "
+            f"{','.join(map(str, nearest))}"
+        )
     return model
 
 

@@ -33,8 +33,10 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import keras
 import numpy as np
 
+import zoo
 from data_pipelines.dicom import find_dicoms, read_dicom
 from data_pipelines.msd import class_names, load_msd, one_hot, zscore_case
 from data_pipelines.readers import (
@@ -308,38 +310,38 @@ def _load_siim(root: Path, split: str | None, limit: int | None) -> ImageSet:
     return out
 
 
-SLICES_LAST_MODELS = ("unet25d",)
-
-
-def slices_last(model_name: str) -> bool:
+def slices_last(model: keras.Model | str) -> bool:
     """Whether a model takes volumes as ``(H, W, S, C)`` (slices last).
 
-    The 2.5D U-Net (Wang et al., MICCAI 2019) convolves in-plane with (3, 3, 1)
-    kernels over a thin stack of slices on the *last* spatial axis, while the
-    readers return volumes as ``(D, H, W, C)`` with the slices first.
+    Read from the model's spec (``zoo.spec(key).layout``): ``model`` is a
+    registry key or a model built by a registered builder (any ``name=``). The
+    2.5D U-Net (Wang et al., MICCAI 2019), for one, convolves in-plane over a
+    thin stack of slices on the *last* spatial axis, while the readers return
+    volumes as ``(D, H, W, C)`` with the slices first.
     """
-    return model_name.startswith(SLICES_LAST_MODELS)
+    spec = zoo.spec(model) if isinstance(model, str) else zoo.spec_of(model)
+    return spec is not None and spec.layout == "slices_last"
 
 
-def to_model_layout(volume: np.ndarray, model_name: str) -> np.ndarray:
+def to_model_layout(volume: np.ndarray, model: keras.Model | str) -> np.ndarray:
     """``(D, H, W, C)`` -> ``(H, W, D, C)`` for slices-last models, else as is."""
-    return np.moveaxis(volume, 0, 2) if slices_last(model_name) else volume
+    return np.moveaxis(volume, 0, 2) if slices_last(model) else volume
 
 
-def from_model_layout(volume: np.ndarray, model_name: str) -> np.ndarray:
+def from_model_layout(volume: np.ndarray, model: keras.Model | str) -> np.ndarray:
     """Inverse of :func:`to_model_layout`."""
-    return np.moveaxis(volume, 2, 0) if slices_last(model_name) else volume
+    return np.moveaxis(volume, 2, 0) if slices_last(model) else volume
 
 
-def in_model_layout(image_set: ImageSet, model_name: str) -> ImageSet:
-    """An image set of volumes rearranged for ``model_name`` (2D sets unchanged)."""
-    if image_set.rank != 3 or not slices_last(model_name):
+def in_model_layout(image_set: ImageSet, model: keras.Model | str) -> ImageSet:
+    """An image set of volumes rearranged for ``model`` (2D sets unchanged)."""
+    if image_set.rank != 3 or not slices_last(model):
         return image_set
-    move = [to_model_layout(a, model_name) for a in image_set.images]
-    masks = [to_model_layout(a, model_name) for a in image_set.masks]
+    move = [to_model_layout(a, model) for a in image_set.images]
+    masks = [to_model_layout(a, model) for a in image_set.masks]
     fov = None
     if image_set.fov is not None:
-        fov = [to_model_layout(a, model_name) for a in image_set.fov]
+        fov = [to_model_layout(a, model) for a in image_set.fov]
     return dataclasses.replace(image_set, images=move, masks=masks, fov=fov)
 
 

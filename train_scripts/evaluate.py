@@ -412,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             n_classes=args.n_classes,
             seed=args.seed,
         )
-        dataset = in_model_layout(dataset, model.name)
+        dataset = in_model_layout(dataset, model)
         names = parse_names(args.images)
         if names:
             dataset = dataset.subset(names)

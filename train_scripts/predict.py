@@ -326,7 +326,7 @@ def predict_file(
     image, meta = read_input(path, model, preprocess, normalization)
     volume = model_rank(model) == 3
     if volume:
-        image = to_model_layout(image, model.name)
+        image = to_model_layout(image, model)
     tile = tile_size or model.input_shape[1:-1]
     smallest = [min(MIN_SIDE, t or MIN_SIDE) for t in tile]
     if any(s < m for s, m in zip(image.shape[:-1], smallest, strict=True)):
@@ -346,8 +346,8 @@ def predict_file(
     if resize is not None:
         probs = preprocess.resize_to(probs, image.shape[:-1])
     if volume:  # back to the file's (D, H, W) layout
-        image = from_model_layout(image, model.name)
-        probs = from_model_layout(probs, model.name)
+        image = from_model_layout(image, model)
+        probs = from_model_layout(probs, model)
     mask = postprocess_mask(
         probabilities_to_mask(probs, threshold),
         min_size=min_size,

@@ -14,7 +14,17 @@ from zoo import layers
 from zoo.attention_unet import attention_unet
 from zoo.backboned_unet import backboned_unet, branch2_unet, fine_grained_unet
 from zoo.presets import Preset, from_pretrained, list_pretrained
-from zoo.registry import get, list_models, register
+from zoo.registry import (
+    ModelSpec,
+    Reference,
+    get,
+    list_models,
+    rebuild,
+    record_of,
+    register,
+    spec,
+    spec_of,
+)
 from zoo.residual_unet import residual_unet
 from zoo.sa_unet import sa_unet
 from zoo.unet import unet_original, unet_padding
@@ -25,6 +35,8 @@ from zoo.vnet import vnet, vnet3d, vnet3d_depthwise, vnet_3d
 
 __all__ = [
     "Preset",
+    "ModelSpec",
+    "Reference",
     "attention_unet",
     "backboned_unet",
     "branch2_unet",
@@ -35,9 +47,13 @@ __all__ = [
     "list_models",
     "list_pretrained",
     "prune_unet_plus_plus",
+    "rebuild",
+    "record_of",
     "register",
     "residual_unet",
     "sa_unet",
+    "spec",
+    "spec_of",
     "unet3_plus",
     "unet_original",
     "unet_padding",

@@ -23,8 +23,9 @@ from zoo.blocks import (
     pooled_encoder,
     upsample,
 )
-from zoo.registry import register
+from zoo.registry import Reference, divisible_by, register
 from zoo.validation import (
+    NORMS,
     check_choice,
     check_divisible,
     check_filters,
@@ -36,13 +37,21 @@ from zoo.validation import (
 __all__ = ["attention_unet"]
 
 
-@register
+@register(
+    family="variants",
+    ranks=(2, 3),
+    reference=Reference(
+        6_087_108, "Oktay et al. 2018, authors' code: 160x160x96x1, filters 16-256"
+    ),
+    tiny={"input_shape": (32, 32, 1), "filters": (4, 8, 16, 32)},
+    size_rule=divisible_by(lambda a: 2 ** (len(a["filters"]) - 1)),
+)
 def attention_unet(
     input_shape: Sequence[int | None] = (160, 160, 96, 1),
     n_classes: int = 1,
     *,
     filters: Sequence[int] = (16, 32, 64, 128, 256),
-    norm: Literal["batch", "instance"] | None = "batch",
+    norm: Literal["batch", "instance", "sample"] | None = "batch",
     interpolation: Literal["linear", "nearest"] = "linear",
     output_activation: str | None = "auto",
     name: str = "attention_unet",
@@ -102,7 +111,7 @@ def attention_unet(
     shape = check_input_shape(input_shape, rank=(2, 3))
     check_positive_int(n_classes, "n_classes")
     filters = check_filters(filters)
-    check_choice(norm, ("batch", "instance", None), "norm")
+    check_choice(norm, NORMS, "norm")
     check_choice(interpolation, ("linear", "nearest"), "interpolation")
     check_output_activation(output_activation)
     depth = len(filters)

@@ -21,7 +21,7 @@ from zoo.layers import (
     ChannelMeanMax,
     DropBlock,
     LinearUpSampling,
-    SampleNormalization,
+    ScalarLayerNormalization,
     ZeroPadChannels,
 )
 
@@ -117,7 +117,13 @@ def conv_transpose(
 
 
 def norm_layer(x, norm: Norm, *, name: str):
-    """Apply ``"batch"`` normalisation, ``"instance"`` (per-sample) or nothing.
+    """Apply ``"batch"``, ``"instance"``, ``"sample"`` normalisation or nothing.
+
+    ``"instance"`` is instance normalisation (Ulyanov et al. 2016, as MONAI's
+    ``InstanceNorm``): statistics per sample and channel over the spatial axes,
+    a gain and bias per channel (``GroupNormalization`` with one group per
+    channel). ``"sample"`` is the reference 3D V-Net's per-sample layer norm
+    with a scalar gain and bias (:class:`~zoo.layers.ScalarLayerNormalization`).
 
     Batch normalisation uses momentum 0.9 (PyTorch's default, used by nnU-Net
     and MONAI) rather than Keras' 0.99: with the short runs and small data sets
@@ -129,9 +135,12 @@ def norm_layer(x, norm: Norm, *, name: str):
     if norm == "batch":
         return layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)(x)
     if norm == "instance":
-        return SampleNormalization(name=name)(x)
+        return layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)(x)
+    if norm == "sample":
+        return ScalarLayerNormalization(name=name)(x)
     raise ValueError(
-        f"`norm` must be 'batch', 'instance' or None. Received: norm={norm!r}"
+        "`norm` must be 'batch', 'instance', 'sample' or None. "
+        f"Received: norm={norm!r}"
     )
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 import cv2
 import numpy as np
 
-from data_pipelines.patches import roi_box
+from zoo.roi import roi_box
 
 __all__ = [
     "FineGrainedPredictor",
@@ -53,7 +53,7 @@ def largest_object_box(mask: np.ndarray, *, margin: int = 20) -> Box | None:
     """Square box around the largest connected object of a binary mask.
 
     The same region of interest the two-input training pipeline cuts
-    (:func:`data_pipelines.patches.roi_box`): the bounding rectangle of the
+    (:func:`zoo.roi.roi_box`): the bounding rectangle of the
     largest external contour, grown to a square of half-side
     ``max(h, w) / 2 + margin`` around its centre and shifted inside the image
     (so it stays square and resizing keeps the aspect ratio).

@@ -29,7 +29,11 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
+from zoo.registry import rebuild
+
 __all__ = [
+    "TileBlender",
+    "tile_starts",
     "gaussian_weights",
     "predict_mask",
     "predict_tiled",
@@ -68,6 +72,71 @@ def _positions(extent: int, window: int, step: int) -> list[int]:
     starts = list(range(0, extent - window, step))
     starts.append(extent - window)
     return starts
+
+
+def tile_starts(
+    shape: Sequence[int], window: Sequence[int], step: Sequence[int]
+) -> list[tuple[int, ...]]:
+    """Corners of windows tiling ``shape``, the last one flush with each edge.
+
+    The one tiling of the project: :func:`predict_tiled` and
+    ``data_pipelines.patches.grid_positions`` use it. C order.
+
+    Example:
+        >>> tile_starts((100, 64), (48, 64), (48, 64))
+        [(0, 0), (48, 0), (52, 0)]
+    """
+    return list(
+        itertools.product(
+            *[
+                _positions(n, w, st)
+                for n, w, st in zip(shape, window, step, strict=True)
+            ]
+        )
+    )
+
+
+class TileBlender:
+    """Weighted average of overlapping tiles on a canvas.
+
+    Args:
+        shape: Spatial shape of the canvas.
+        channels: Channels of the tiles.
+        weights: Per-pixel weight of a tile (its spatial shape), e.g.
+            :func:`gaussian_weights`. Defaults to None (uniform: the mean).
+
+    Example:
+        >>> blender = TileBlender((4, 6), 1)
+        >>> for start in tile_starts((4, 6), (4, 4), (4, 2)):
+        ...     blender.add(start, np.ones((4, 4, 1)))
+        >>> blender.result().shape
+        (4, 6, 1)
+    """
+
+    def __init__(
+        self, shape: Sequence[int], channels: int, weights: np.ndarray | None = None
+    ) -> None:
+        self.total = np.zeros((*shape, channels), np.float64)
+        self.norm = np.zeros(tuple(shape), np.float64)
+        self.weights = weights
+
+    def add(self, start: Sequence[int], tile: np.ndarray) -> None:
+        """Add one tile ``(*window, channels)`` with its corner at ``start``."""
+        window = tile.shape[:-1]
+        region = tuple(slice(a, a + w) for a, w in zip(start, window, strict=True))
+        weights = np.ones(window) if self.weights is None else self.weights
+        self.total[region] += tile * weights[..., None]
+        self.norm[region] += weights
+
+    def result(self) -> np.ndarray:
+        """The blended canvas, ``float32``.
+
+        Raises:
+            ValueError: If the tiles leave a pixel uncovered.
+        """
+        if (self.norm == 0).any():
+            raise ValueError("The tiles do not cover every pixel of the canvas")
+        return (self.total / self.norm[..., None]).astype(np.float32)
 
 
 def _flip_sets(rank: int, tta: bool) -> list[tuple[int, ...]]:
@@ -180,22 +249,10 @@ def predict_tiled(
     ]
     padded = np.pad(image, [*pad, (0, 0)], mode=pad_mode)
     steps = [max(1, int(o * (1 - overlap))) for o in tile_out]
-    starts = list(
-        itertools.product(
-            *[
-                _positions(c, o, st)
-                for c, o, st in zip(canvas, tile_out, steps, strict=True)
-            ]
-        )
-    )
-    weights = (
-        gaussian_weights(tile_out)
-        if blending == "gaussian"
-        else np.ones(tile_out, np.float32)
-    )
+    starts = tile_starts(canvas, tile_out, steps)
+    weights = gaussian_weights(tile_out) if blending == "gaussian" else None
     n_out = int(model.output_shape[-1])
-    total = np.zeros((*canvas, n_out), np.float32)
-    norm = np.zeros(canvas, np.float32)
+    blender = TileBlender(canvas, n_out, weights)
     flips = _flip_sets(rank, tta)
 
     for i in range(0, len(starts), batch_size):
@@ -213,10 +270,8 @@ def predict_tiled(
             pred += np.flip(y, axis=axes) if axes else y
         pred /= len(flips)
         for s, p in zip(chunk, pred, strict=True):
-            region = tuple(slice(a, a + o) for a, o in zip(s, tile_out, strict=True))
-            total[region] += p * weights[..., None]
-            norm[region] += weights
-    result = total / norm[..., None]
+            blender.add(s, p)
+    result = blender.result()
     return result[tuple(slice(0, s) for s in spatial)]
 
 
@@ -279,23 +334,24 @@ def predict_mask(
 
 
 def with_input_size(model: keras.Model, spatial_size: Sequence[int]) -> keras.Model:
-    """The same functional model, weights shared by value, for another input size.
+    """The same model, weights copied, rebuilt by its builder for another size.
 
     A checkpoint trained on fixed-size patches predicts faster with larger
-    tiles: the architecture is rebuilt from its config with a new input shape
+    tiles: the builder recorded in the model (:func:`zoo.registry.record_of`)
+    is called again with the new ``input_shape`` and the same other arguments,
     and the weights are copied (convolutional weights do not depend on the
-    spatial size).
+    spatial size). The builder checks the size, as it does for a new model.
 
     Args:
-        model: A functional model with one input.
+        model: A model built by a registered builder, with one input.
         spatial_size: New spatial input size, e.g. ``(256, 256)``.
 
     Returns:
         ``model`` itself when the size is unchanged, else a new model.
 
     Raises:
-        ValueError: If the model is not a one-input functional model, the size has
-            the wrong rank, or the architecture does not accept the size (the
+        ValueError: If the model has several inputs or no build record, the size
+            has the wrong rank, or the architecture does not accept the size (the
             builder's own message, e.g. a size not divisible by 2**depth).
 
     Example:
@@ -305,46 +361,18 @@ def with_input_size(model: keras.Model, spatial_size: Sequence[int]) -> keras.Mo
         (None, 64, 48, 1)
     """
     spatial_size = tuple(int(s) for s in spatial_size)
-    rank = len(model.input_shape) - 2
+    rank = len(model.inputs[0].shape) - 2
     if len(spatial_size) != rank:
         raise ValueError(
             f"`spatial_size` needs {rank} values for this {rank}D model. "
             f"Received: spatial_size={spatial_size}"
         )
+    if len(model.inputs) != 1:
+        raise ValueError(
+            f"with_input_size needs a model with one input; {model.name} has "
+            f"{len(model.inputs)}"
+        )
     if tuple(model.input_shape[1:-1]) == spatial_size:
         return model
-    config = model.get_config()
-    inputs = [
-        layer
-        for layer in config.get("layers", [])
-        if layer["class_name"] == "InputLayer"
-    ]
-    if len(inputs) != 1:
-        raise ValueError(
-            f"with_input_size needs a functional model with one input; {model.name} "
-            f"has {len(inputs)} input layers"
-        )
     channels = model.input_shape[-1]
-    inputs[0]["config"]["batch_shape"] = [None, *spatial_size, channels]
-    try:
-        resized = model.__class__.from_config(config)
-    except (ValueError, TypeError) as err:
-        raise ValueError(
-            f"{model.name} cannot be rebuilt for input size {spatial_size}: {err}"
-        ) from err
-    resized.set_weights(model.get_weights())
-    # from_config does not re-run the builder's size checks: one forward pass
-    # proves the architecture really takes this size.
-    probe = np.zeros((1, *spatial_size, channels), np.float32)
-    try:
-        got = tuple(np.asarray(resized(probe, training=False)).shape[1:])
-    except Exception as err:  # noqa: BLE001 - backend errors differ; re-raised named
-        raise ValueError(
-            f"{model.name} cannot take input size {spatial_size}: {err}"
-        ) from err
-    if got != tuple(resized.output_shape[1:]):
-        raise ValueError(
-            f"{model.name} cannot take input size {spatial_size}: it produced "
-            f"{got}, not the declared {tuple(resized.output_shape[1:])}"
-        )
-    return resized
+    return rebuild(model, input_shape=(*spatial_size, channels))

@@ -18,10 +18,12 @@ import numpy as np
 from keras import ops
 
 __all__ = [
+    "BuildRecord",
     "CenterCropToMatch",
     "ZeroPadChannels",
     "LinearUpSampling",
     "SampleNormalization",
+    "ScalarLayerNormalization",
     "DropBlock",
     "ChannelMeanMax",
     "ClassificationGate",
@@ -227,14 +229,17 @@ class LinearUpSampling(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class SampleNormalization(keras.layers.Layer):
-    """Normalise each sample over all its non-batch axes, scalar gain and bias.
+class ScalarLayerNormalization(keras.layers.Layer):
+    """Layer normalisation over all non-batch axes with a scalar gain and bias.
 
-    The "instance normalisation" of the reference 3D V-Net in its default form:
-    ``y = gamma * (x - mean) / (std + epsilon) + beta`` with mean and standard
-    deviation taken per sample over every spatial axis and channel, and a single
-    scalar ``gamma`` and ``beta`` (2 weights). It is the V-Net family's
-    ``bn=False`` alternative to batch normalisation for batch size 1.
+    What the reference 3D V-Net calls "instance normalisation" in its default
+    form: ``y = gamma * (x - mean) / (std + epsilon) + beta`` with mean and
+    standard deviation taken per sample over every spatial axis *and channel*
+    (so it is a layer norm, not an instance norm), and a single scalar ``gamma``
+    and ``beta`` (2 weights). It is ``norm="sample"`` of the builders, the
+    V-Net family's alternative to batch normalisation for batch size 1. Real
+    instance normalisation (per sample *and channel*, as MONAI's) is
+    ``norm="instance"``.
 
     Args:
         epsilon: Added to the standard deviation. Defaults to ``1e-3``.
@@ -270,6 +275,11 @@ class SampleNormalization(keras.layers.Layer):
     def get_config(self):
         """Serializable configuration."""
         return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class SampleNormalization(ScalarLayerNormalization):
+    """Former name of :class:`ScalarLayerNormalization`; loads old checkpoints."""
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -527,3 +537,38 @@ class BilinearKernel(keras.initializers.Initializer):
     def get_config(self):
         """No configuration: the kernel depends on the shape only."""
         return {}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class BuildRecord(keras.layers.Layer):
+    """Identity layer that records how its model was built.
+
+    :func:`zoo.registry.register` puts one after a model's first input; its
+    config holds the registry key and the builder's arguments, so the record
+    travels with the graph through ``.h5`` / ``.keras`` files and
+    ``clone_model``. See :func:`zoo.registry.record_of`.
+
+    Args:
+        key: Registry key of the builder.
+        arguments: The builder's arguments as JSON values.
+
+    Shapes:
+        ``x -> x`` (any shape).
+    """
+
+    def __init__(self, key: str, arguments: dict, **kwargs):
+        super().__init__(**kwargs)
+        self.key = str(key)
+        self.arguments = dict(arguments)
+
+    def call(self, inputs):
+        """Return the input unchanged."""
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        """Unchanged shape."""
+        return input_shape
+
+    def get_config(self):
+        """Key and arguments, JSON-serialisable."""
+        return {**super().get_config(), "key": self.key, "arguments": self.arguments}

@@ -15,7 +15,7 @@ import keras
 from keras import layers
 
 from zoo.blocks import output_head, preact_residual_unit, upsample
-from zoo.registry import register
+from zoo.registry import Reference, divisible_by, register
 from zoo.validation import (
     check_choice,
     check_divisible,
@@ -28,7 +28,15 @@ from zoo.validation import (
 __all__ = ["residual_unet"]
 
 
-@register
+@register(
+    family="variants",
+    ranks=(2, 3),
+    reference=Reference(
+        8_233_025, "Zhang et al. 2018 Table I: 224x224x3 (7.8M without projections)"
+    ),
+    tiny={"input_shape": (32, 32, 1), "filters": (4, 8, 16, 32)},
+    size_rule=divisible_by(lambda a: 2 ** (len(a["filters"]) - 1)),
+)
 def residual_unet(
     input_shape: Sequence[int | None] = (224, 224, 3),
     n_classes: int = 1,

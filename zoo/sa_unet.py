@@ -20,18 +20,28 @@ from zoo.blocks import (
     output_head,
     spatial_attention,
 )
-from zoo.registry import register
+from zoo.registry import Reference, divisible_by, register
 from zoo.validation import (
     check_divisible,
     check_input_shape,
     check_output_activation,
     check_positive_int,
+    check_rate,
+    renamed_argument,
 )
 
 __all__ = ["sa_unet"]
 
 
-@register
+@register(
+    family="variants",
+    ranks=(2, 3),
+    reference=Reference(
+        538_707, "Guo et al. 2020 (0.54M) / SPEC.md: 592x592x3, 16 base filters"
+    ),
+    tiny={"input_shape": (32, 32, 1), "filters": 4, "depth": 3},
+    size_rule=divisible_by(lambda a: 2 ** (a["depth"] - 1)),
+)
 def sa_unet(
     input_shape: Sequence[int | None] = (592, 592, 3),
     n_classes: int = 1,
@@ -39,9 +49,10 @@ def sa_unet(
     filters: int = 16,
     depth: int = 4,
     block_size: int = 7,
-    keep_prob: float = 0.82,
+    dropout: float = 0.18,
     attention_kernel_size: int = 7,
     output_activation: str | None = "auto",
+    keep_prob: float | None = None,
     name: str = "sa_unet",
 ) -> keras.Model:
     """SA-UNet: structured-dropout conv blocks and spatial attention at the bottleneck.
@@ -68,12 +79,14 @@ def sa_unet(
         depth: Resolution levels (``depth - 1`` poolings). Defaults to 4.
         block_size: DropBlock block edge (clipped to small feature maps).
             Defaults to 7.
-        keep_prob: DropBlock keep probability; 1 disables DropBlock. Defaults to
-            0.82, the authors' DRIVE setting.
+        dropout: DropBlock drop rate (``1 - keep_prob`` of the paper); 0
+            disables DropBlock. Defaults to 0.18 (keep_prob 0.82, the authors'
+            DRIVE setting).
         attention_kernel_size: Kernel of the spatial-attention convolution.
             Defaults to 7.
         output_activation: ``"auto"`` (sigmoid for 1 class, softmax otherwise),
             ``"sigmoid"``, ``"softmax"`` or ``None`` for logits. Defaults to "auto".
+        keep_prob: Deprecated spelling of ``1 - dropout`` (the paper's).
         name: Model name and layer-name prefix. Defaults to ``"sa_unet"``.
 
     Shapes:
@@ -82,7 +95,7 @@ def sa_unet(
     Raises:
         ValueError: For a wrong ``input_shape`` rank, a spatial size that is not
             a multiple of ``2**(depth-1)`` (the nearest valid sizes are named), or
-            a bad ``filters``/``depth``/``block_size``/``keep_prob``/
+            a bad ``filters``/``depth``/``block_size``/``dropout``/
             ``attention_kernel_size``/``output_activation``.
 
     Example:
@@ -96,7 +109,7 @@ def sa_unet(
         DropBlock is active only in training; its block is clipped to the
         feature-map size, so 48 x 48 patches (6 x 6 bottleneck) work. The
         reference code's function default is ``keep_prob=0.9`` but its DRIVE
-        training script uses 0.82, which is the default here.
+        training script uses 0.82, which is the default here (``dropout=0.18``).
     """
     shape = check_input_shape(input_shape, rank=(2, 3))
     check_positive_int(n_classes, "n_classes")
@@ -105,10 +118,11 @@ def sa_unet(
     if depth < 2:
         raise ValueError(f"`depth` must be >= 2. Received: depth={depth}")
     check_positive_int(block_size, "block_size")
-    if not 0.0 < keep_prob <= 1.0:
-        raise ValueError(
-            f"`keep_prob` must be in (0, 1]. Received: keep_prob={keep_prob}"
-        )
+    dropout = renamed_argument(
+        "keep_prob", keep_prob, "dropout", dropout, lambda p: round(1.0 - p, 10)
+    )
+    check_rate(dropout, "dropout")
+    keep_prob = round(1.0 - dropout, 10)
     check_positive_int(attention_kernel_size, "attention_kernel_size")
     check_output_activation(output_activation)
     check_divisible(

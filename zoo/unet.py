@@ -14,7 +14,7 @@ import keras
 from keras import layers
 
 from zoo.blocks import conv_block, crop_concat, max_pool, output_head, up_conv
-from zoo.registry import register
+from zoo.registry import Reference, divisible_by, register
 from zoo.validation import (
     check_divisible,
     check_input_shape,
@@ -172,7 +172,23 @@ def input_size_for_output(output: int, depth: int = 5, *, aligned: bool = True) 
     return n
 
 
-@register
+def _original_size_rule(spatial, arguments) -> tuple[int, ...]:
+    """Nearest aligned size per axis ("valid"), or a multiple of 2**(depth-1)."""
+    depth = len(arguments["filters"])
+    if arguments["padding"] == "valid":
+        return tuple(nearest_valid_input_size(s, depth) for s in spatial)
+    return divisible_by(lambda a: 2 ** (depth - 1))(spatial, arguments)
+
+
+@register(
+    family="unet",
+    ranks=(2,),
+    reference=Reference(
+        31_030_593, "Ronneberger et al. 2015 / SPEC.md: 572x572x1, 1 class"
+    ),
+    tiny={"input_shape": (44, 44, 1), "filters": (4, 8, 16), "dropout": 0.0},
+    size_rule=_original_size_rule,
+)
 def unet_original(
     input_shape: Sequence[int | None] = (572, 572, 1),
     n_classes: int = 1,
@@ -305,14 +321,22 @@ unet_original.border = border
 unet_original.skip_offsets = skip_offsets
 
 
-@register
+@register(
+    family="unet",
+    ranks=(2,),
+    reference=Reference(
+        31_054_145, "SPEC.md 'unet_padding' (design notes): 256x256x1, depth 5"
+    ),
+    tiny={"input_shape": (32, 32, 1), "depth": 3, "filters": 4},
+    size_rule=divisible_by(lambda a: 2 ** (a["depth"] - 1)),
+)
 def unet_padding(
     input_shape: Sequence[int | None] = (256, 256, 1),
     n_classes: int = 1,
     *,
     depth: int = 5,
     filters: int = 64,
-    norm: Literal["batch", "instance"] | None = "batch",
+    norm: Literal["batch", "instance", "sample"] | None = "batch",
     residual: bool = False,
     dropout: float = 0.0,
     output_activation: str | None = "auto",
@@ -331,7 +355,8 @@ def unet_padding(
         n_classes: Output channels. Defaults to 1.
         depth: Number of resolution levels (``depth - 1`` poolings). Defaults to 5.
         filters: Filters of the top level, doubled at every level. Defaults to 64.
-        norm: ``"batch"``, ``"instance"`` (per-sample) or ``None``. Defaults to "batch".
+        norm: ``"batch"``, ``"instance"`` (per sample and channel), ``"sample"``
+            (per-sample layer norm) or ``None``. Defaults to "batch".
         residual: Make every conv block residual (channel zero-padding before
             the add). Defaults to False.
         dropout: Dropout rate after the bottleneck block (0 disables). Defaults to 0.

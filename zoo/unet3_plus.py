@@ -22,7 +22,7 @@ from zoo.blocks import (
     upsample,
 )
 from zoo.layers import ClassificationGate
-from zoo.registry import register
+from zoo.registry import Reference, divisible_by, register
 from zoo.validation import (
     check_bool,
     check_divisible,
@@ -35,7 +35,16 @@ from zoo.validation import (
 __all__ = ["unet3_plus"]
 
 
-@register
+@register(
+    family="variants",
+    ranks=(2, 3),
+    reference=Reference(
+        27_001_541, "Huang et al. 2020, authors' code: 320x320x1, deep supervision"
+    ),
+    tiny={"input_shape": (32, 32, 1), "filters": (4, 8, 16, 32), "skip_filters": 4},
+    multi_output=True,
+    size_rule=divisible_by(lambda a: 2 ** (len(a["filters"]) - 1)),
+)
 def unet3_plus(
     input_shape: Sequence[int | None] = (320, 320, 1),
     n_classes: int = 1,

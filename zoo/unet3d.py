@@ -34,11 +34,11 @@ from zoo.blocks import (
     upsample,
     zero_pad,
 )
-from zoo.registry import register
+from zoo.registry import Reference, divisible_by, register
 from zoo.validation import (
-    check_bool,
     check_divisible,
     check_input_shape,
+    check_norm_and_up_mode,
     check_output_activation,
     check_positive_int,
 )
@@ -54,17 +54,27 @@ _CUBIC_KERNEL = (3, 3, 3)
 
 
 # ------------------------------------------------------------------------- unet3d
-@register
+@register(
+    family="unet3d",
+    ranks=(3,),
+    reference=Reference(
+        19_078_337, "SPEC.md 'unet3d': 128^3x1, BN, transposed conv (the paper)"
+    ),
+    tiny={"input_shape": (16, 16, 16, 1), "filters": 4, "depth": 3},
+    size_rule=divisible_by(lambda a: 2 ** (a["depth"] - 1)),
+)
 def unet3d(
     input_shape: Sequence[int | None] = (128, 128, 128, 1),
     n_classes: int = 1,
     *,
     depth: int = 4,
     filters: int = 32,
-    bn: bool = True,
-    deconv: bool = True,
+    norm: Literal["batch", "instance", "sample"] | None = "batch",
+    up_mode: Literal["transpose", "upsample"] = "transpose",
     interpolation: Literal["nearest", "linear"] = "nearest",
     output_activation: str | None = "auto",
+    bn: bool | None = None,
+    deconv: bool | None = None,
     name: str = "unet3d",
 ) -> keras.Model:
     """3D U-Net: 3x3x3 conv units, the second of each level doubling the channels.
@@ -81,13 +91,18 @@ def unet3d(
         depth: Number of levels (``depth - 1`` max-poolings). Defaults to 4.
         filters: Channels of the first conv; level ``i`` has units of
             ``filters * 2**i`` then ``filters * 2**(i+1)``. Defaults to 32.
-        bn: Batch normalisation before every ReLU (the paper's). Defaults to True.
-        deconv: Up-sample with a 2x2x2 stride-2 transposed conv keeping the
-            channel count (the paper's up-convolution). Defaults to True.
-        interpolation: Parameter-free up-sampling when ``deconv`` is False:
+        norm: Normalisation before every ReLU: ``"batch"`` (the paper's),
+            ``"instance"``, ``"sample"`` or None. Defaults to "batch".
+        up_mode: ``"transpose"``: a 2x2x2 stride-2 transposed conv keeping the
+            channel count (the paper's up-convolution); ``"upsample"``:
+            parameter-free up-sampling. Defaults to "transpose".
+        interpolation: The up-sampling of ``up_mode="upsample"``:
             ``"nearest"`` or ``"linear"`` (trilinear). Defaults to "nearest".
         output_activation: ``"auto"`` (sigmoid for 1 class, softmax otherwise),
             ``"sigmoid"``, ``"softmax"`` or ``None`` for logits. Defaults to "auto".
+        bn: Deprecated spelling of ``norm`` (True: "batch", False: None).
+        deconv: Deprecated spelling of ``up_mode`` (True: "transpose", False:
+            "upsample").
         name: Model name and layer-name prefix. Defaults to ``"unet3d"``.
 
     Shapes:
@@ -96,20 +111,20 @@ def unet3d(
     Raises:
         ValueError: For a wrong rank, a size that is not a multiple of
             ``2**(depth-1)`` (the nearest valid sizes are named), ``depth`` < 2,
-            ``interpolation="linear"`` together with ``deconv=True``, or another
-            bad option.
+            ``interpolation="linear"`` together with ``up_mode="transpose"``, or
+            another bad option.
 
     Example:
         >>> unet3d((128, 128, 128, 1)).count_params()
         19078337
-        >>> unet3d((128, 128, 128, 1), bn=False, deconv=False).count_params()
+        >>> unet3d((128, 128, 128, 1), norm=None, up_mode="upsample").count_params()
         16315585
 
     Notes:
         Each expanding level up-samples, concatenates ``[up, skip]`` and runs
         two units as wide as the skip.
         Deviation from paper: "same" padding (output size = input size)
-        instead of valid convolutions. ``bn=False, deconv=False`` gives the
+        instead of valid convolutions. ``norm=None, up_mode="upsample"`` gives the
         reference design's default network (no batch normalisation, nearest
         up-sampling; 16,315,585 parameters at 128^3). Reference bug fixed:
         a one-class softmax head (constant output) becomes sigmoid.
@@ -126,17 +141,15 @@ def unet3d(
             "`interpolation` must be 'nearest' or 'linear'. "
             f"Received: interpolation={interpolation!r}"
         )
-    check_bool(bn, "bn")
-    check_bool(deconv, "deconv")
-    if deconv and interpolation != "nearest":
+    norm, up_mode = check_norm_and_up_mode(norm, up_mode, bn, deconv, bn_false=None)
+    if up_mode == "transpose" and interpolation != "nearest":
         raise ValueError(
             "`interpolation` chooses the parameter-free up-sampling and conflicts "
-            f"with deconv=True. Received: interpolation={interpolation!r}"
+            f"with up_mode='transpose'. Received: interpolation={interpolation!r}"
         )
     check_divisible(
         shape, 2 ** (depth - 1), reason=f"with depth={depth} ({depth - 1} poolings)"
     )
-    norm = "batch" if bn else None
 
     def units(x, widths, *, name):
         for i, f in enumerate(widths):
@@ -151,7 +164,7 @@ def unet3d(
         return max_pool(x, 2, name=name)
 
     def up(x, level, *, name):
-        if deconv:
+        if up_mode == "transpose":
             return conv_transpose(x, x.shape[-1], 2, strides=2, name=name)
         return upsample(x, 2, interpolation=interpolation, name=name)
 
@@ -185,7 +198,16 @@ def _spatial_attention(x, kernel_size, *, name: str):
     return layers.Add(name=name)([x, weighted])
 
 
-@register
+@register(
+    family="unet25d",
+    ranks=(3,),
+    reference=Reference(7_687_862, "SPEC.md 'unet25d': 512x512x5x1"),
+    tiny={"input_shape": (32, 32, 5, 1), "filters": 4},
+    layout="slices_last",
+    size_rule=divisible_by(
+        lambda a: (2 ** (_UNET25D_DEPTH - 1), 2 ** (_UNET25D_DEPTH - 1), 1)
+    ),
+)
 def unet25d(
     input_shape: Sequence[int | None] = (512, 512, 5, 1),
     n_classes: int = 1,

@@ -16,8 +16,9 @@ import keras
 from keras import layers
 
 from zoo.blocks import conv_block, conv_transpose, max_pool, output_head
-from zoo.registry import register
+from zoo.registry import Reference, divisible_by, register
 from zoo.validation import (
+    NORMS,
     check_bool,
     check_choice,
     check_divisible,
@@ -31,14 +32,20 @@ from zoo.validation import (
 __all__ = ["prune_unet_plus_plus", "unet_plus_plus"]
 
 
-@register
+@register(
+    family="variants",
+    ranks=(2, 3),
+    reference=Reference(9_041_601, "Zhou et al. 2018 (9.04M): 96x96x1, filters 32-512"),
+    tiny={"input_shape": (32, 32, 1), "filters": (4, 8, 16, 32), "dropout": 0.0},
+    size_rule=divisible_by(lambda a: 2 ** (len(a["filters"]) - 1)),
+)
 def unet_plus_plus(
     input_shape: Sequence[int | None] = (96, 96, 1),
     n_classes: int = 1,
     *,
     filters: Sequence[int] = (32, 64, 128, 256, 512),
     deep_supervision: bool = False,
-    norm: Literal["batch", "instance"] | None = None,
+    norm: Literal["batch", "instance", "sample"] | None = None,
     dropout: float = 0.5,
     output_activation: str | None = "auto",
     name: str = "unet_plus_plus",
@@ -101,7 +108,7 @@ def unet_plus_plus(
     check_positive_int(n_classes, "n_classes")
     filters = check_filters(filters)
     check_bool(deep_supervision, "deep_supervision")
-    check_choice(norm, ("batch", "instance", None), "norm")
+    check_choice(norm, NORMS, "norm")
     check_rate(dropout, "dropout")
     check_output_activation(output_activation)
     depth = len(filters)

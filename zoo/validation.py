@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+NORMS = ("batch", "instance", "sample", None)
+UP_MODES = ("transpose", "upsample")
 
 
 def check_input_shape(
@@ -129,3 +134,62 @@ def check_bool(value, name: str) -> None:
     """
     if not isinstance(value, bool):
         raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
+
+
+def renamed_argument(
+    old: str, value: Any, new: str, current: Any, convert: Callable[[Any], Any]
+) -> Any:
+    """The value of ``new`` given a deprecated spelling ``old`` (None: not given).
+
+    Returns ``current`` when ``value`` is None, else ``convert(value)`` with a
+    ``DeprecationWarning`` naming the new spelling.
+
+    Example:
+        >>> renamed_argument("bn", None, "norm", "batch", bool)
+        'batch'
+    """
+    if value is None:
+        return current
+    replacement = convert(value)
+    warnings.warn(
+        f"`{old}` is deprecated; use {new}={replacement!r} (received {old}={value!r})",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return replacement
+
+
+def bool_to(name: str, if_true: Any, if_false: Any) -> Callable[[Any], Any]:
+    """A converter of a deprecated boolean flag, checking it is a bool."""
+
+    def convert(value):
+        check_bool(value, name)
+        return if_true if value else if_false
+
+    return convert
+
+
+def check_norm_and_up_mode(
+    norm: Any, up_mode: Any, bn: Any, deconv: Any, *, bn_false: str | None
+) -> tuple[str | None, str]:
+    """Resolve the deprecated ``bn``/``deconv`` flags and check ``norm``/``up_mode``.
+
+    Args:
+        norm: The ``norm`` argument.
+        up_mode: The ``up_mode`` argument.
+        bn: Deprecated flag (None when not given): True is ``norm="batch"``,
+            False is ``norm=bn_false``.
+        deconv: Deprecated flag (None when not given): True is
+            ``up_mode="transpose"``, False ``"upsample"``.
+        bn_false: The ``norm`` that ``bn=False`` meant for this builder.
+
+    Returns:
+        ``(norm, up_mode)``.
+    """
+    norm = renamed_argument("bn", bn, "norm", norm, bool_to("bn", "batch", bn_false))
+    up_mode = renamed_argument(
+        "deconv", deconv, "up_mode", up_mode, bool_to("deconv", "transpose", "upsample")
+    )
+    check_choice(norm, NORMS, "norm")
+    check_choice(up_mode, UP_MODES, "up_mode")
+    return norm, up_mode

@@ -14,6 +14,7 @@ Reference:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import keras
 from keras import layers
@@ -31,11 +32,11 @@ from zoo.blocks import (
     residual_add,
     up_conv,
 )
-from zoo.registry import register
+from zoo.registry import Reference, divisible_by, register
 from zoo.validation import (
-    check_bool,
     check_divisible,
     check_input_shape,
+    check_norm_and_up_mode,
     check_output_activation,
     check_positive_int,
 )
@@ -46,6 +47,9 @@ __all__ = ["vnet", "vnet_3d", "vnet3d", "vnet3d_depthwise"]
 # the units of its bottom level.
 _VNET3D_ENCODER_UNITS = (1, 3, 4, 6)
 _VNET3D_BOTTOM_UNITS = 3
+
+
+_DEPTH_RULE = divisible_by(lambda a: 2 ** (a["depth"] - 1))
 
 
 def _n_units(level: int) -> int:
@@ -82,9 +86,9 @@ def _check_kernel_size(kernel_size) -> None:
         )
 
 
-def _up_3d(x, filters: int, *, deconv: bool, name: str):
+def _up_3d(x, filters: int, *, up_mode: str, name: str):
     """``vnet_3d`` up-sampling: transposed conv, or trilinear x2 + 1x1x1 conv."""
-    if deconv:
+    if up_mode == "transpose":
         return conv_transpose(x, filters, 2, strides=2, name=name)
     return up_conv(
         x, filters, kernel_size=1, interpolation="linear", activation=None, name=name
@@ -96,7 +100,14 @@ def _concat(tensors, *, name: str):
 
 
 # --------------------------------------------------------------------------- vnet
-@register
+@register(
+    family="vnet",
+    ranks=(2,),
+    reference=Reference(16_529_713, "SPEC.md 'vnet (2D V-Net)': 128x128x1"),
+    tiny={"input_shape": (32, 32, 1), "filters": 4, "depth": 3, "kernel_size": 3},
+    size_rule=_DEPTH_RULE,
+    sized_weights=True,
+)
 def vnet(
     input_shape: Sequence[int] = (128, 128, 1),
     n_classes: int = 1,
@@ -220,7 +231,17 @@ def vnet(
 
 
 # ------------------------------------------------------------------------ vnet_3d
-@register
+@register(
+    family="vnet3d",
+    ranks=(3,),
+    reference=Reference(
+        14_324_241,
+        "SPEC.md 'vnet_3d' call: 128^3x1, kernel 3, depth 5, BN, upsample",
+        {"kernel_size": 3, "up_mode": "upsample"},
+    ),
+    tiny={"input_shape": (16, 16, 16, 1), "filters": 4, "depth": 3, "kernel_size": 3},
+    size_rule=_DEPTH_RULE,
+)
 def vnet_3d(
     input_shape: Sequence[int | None] = (128, 128, 128, 1),
     n_classes: int = 1,
@@ -228,9 +249,11 @@ def vnet_3d(
     filters: int = 16,
     kernel_size: int = 5,
     depth: int = 5,
-    bn: bool = True,
-    deconv: bool = True,
+    norm: Literal["batch", "instance", "sample"] | None = "batch",
+    up_mode: Literal["transpose", "upsample"] = "transpose",
     output_activation: str | None = "auto",
+    bn: bool | None = None,
+    deconv: bool | None = None,
     name: str = "vnet_3d",
 ) -> keras.Model:
     """3D V-Net: residual stages of Conv -> Norm -> LeakyReLU, strided-conv down.
@@ -248,14 +271,16 @@ def vnet_3d(
         kernel_size: Odd size of the cubic stage convolutions (the paper's 5).
             Defaults to 5.
         depth: Number of levels (``depth - 1`` down-samplings). Defaults to 5.
-        bn: Batch normalisation after every stage conv; ``False`` uses the
-            reference's per-sample normalisation (``SampleNormalization``).
-            Defaults to True.
-        deconv: Up-sample with a 2x2x2 stride-2 transposed conv (the paper);
-            ``False`` uses trilinear x2 up-sampling followed by a 1x1x1 conv.
-            Defaults to True.
+        norm: Normalisation after every stage conv: ``"batch"``, ``"sample"``
+            (the reference's per-sample layer norm, its ``bn=False``),
+            ``"instance"`` or None. Defaults to "batch".
+        up_mode: ``"transpose"``: a 2x2x2 stride-2 transposed conv (the
+            paper); ``"upsample"``: trilinear x2 up-sampling and a 1x1x1 conv.
+            Defaults to "transpose".
         output_activation: ``"auto"`` (sigmoid for 1 class, softmax otherwise),
             ``"sigmoid"``, ``"softmax"`` or ``None`` for logits. Defaults to "auto".
+        bn: Deprecated spelling of ``norm`` (True: "batch", False: "sample").
+        deconv: Deprecated spelling of ``up_mode`` (True: "transpose").
         name: Model name and layer-name prefix. Defaults to ``"vnet_3d"``.
 
     Shapes:
@@ -268,7 +293,7 @@ def vnet_3d(
 
     Example:
         >>> model = vnet_3d((128, 128, 128, 1), 1, kernel_size=3, depth=5,
-        ...                 bn=True, deconv=False)
+        ...                 norm="batch", up_mode="upsample")
         >>> model.count_params()
         14324241
 
@@ -287,9 +312,7 @@ def vnet_3d(
     shape = _check_common(input_shape, n_classes, depth, output_activation, rank=3)
     check_positive_int(filters, "filters")
     _check_kernel_size(kernel_size)
-    check_bool(bn, "bn")
-    check_bool(deconv, "deconv")
-    norm = "batch" if bn else "instance"
+    norm, up_mode = check_norm_and_up_mode(norm, up_mode, bn, deconv, bn_false="sample")
 
     def block(x, level, f, *, name):
         return conv_block(
@@ -310,7 +333,7 @@ def vnet_3d(
         return conv(x, filters * 2**level, 2, strides=2, padding="valid", name=name)
 
     def up(x, level, *, name):
-        return _up_3d(x, filters * 2**level, deconv=deconv, name=name)
+        return _up_3d(x, filters * 2**level, up_mode=up_mode, name=name)
 
     def decoder(u, skip, level, *, name):
         x = _concat([u, skip], name=f"{name}_concat")
@@ -330,7 +353,13 @@ def vnet_3d(
 
 
 # --------------------------------------------------------------- vnet3d_depthwise
-@register
+@register(
+    family="vnet3d",
+    ranks=(3,),
+    reference=Reference(487_601, "SPEC.md 'vnet3d_depthwise': the vnet_3d call"),
+    tiny={"input_shape": (16, 16, 16, 1), "filters": 4, "depth": 3},
+    size_rule=_DEPTH_RULE,
+)
 def vnet3d_depthwise(
     input_shape: Sequence[int | None] = (128, 128, 128, 1),
     n_classes: int = 1,
@@ -338,9 +367,11 @@ def vnet3d_depthwise(
     filters: int = 16,
     kernel_size: int = 3,
     depth: int = 5,
-    bn: bool = True,
-    deconv: bool = False,
+    norm: Literal["batch", "instance", "sample"] | None = "batch",
+    up_mode: Literal["transpose", "upsample"] = "upsample",
     output_activation: str | None = "auto",
+    bn: bool | None = None,
+    deconv: bool | None = None,
     name: str = "vnet3d_depthwise",
 ) -> keras.Model:
     """3D V-Net with depthwise convolutions in its stages (MobileNet-style, light).
@@ -357,12 +388,15 @@ def vnet3d_depthwise(
         filters: Channels of level 0, doubled at every level. Defaults to 16.
         kernel_size: Odd size of the depthwise kernels. Defaults to 3.
         depth: Number of levels. Defaults to 5.
-        bn: Batch normalisation after every depthwise conv; ``False`` uses
-            per-sample normalisation. Defaults to True.
-        deconv: Transposed-conv up-sampling instead of trilinear x2 + 1x1x1
-            conv. Defaults to False.
+        norm: Normalisation after every depthwise conv: ``"batch"``,
+            ``"sample"`` (per-sample layer norm, the reference's ``bn=False``),
+            ``"instance"`` or None. Defaults to "batch".
+        up_mode: ``"upsample"`` (trilinear x2 + 1x1x1 conv) or ``"transpose"``
+            (transposed conv). Defaults to "upsample".
         output_activation: ``"auto"``, ``"sigmoid"``, ``"softmax"`` or ``None``.
             Defaults to "auto".
+        bn: Deprecated spelling of ``norm`` (True: "batch", False: "sample").
+        deconv: Deprecated spelling of ``up_mode`` (True: "transpose").
         name: Model name and layer-name prefix. Defaults to ``"vnet3d_depthwise"``.
 
     Shapes:
@@ -395,9 +429,7 @@ def vnet3d_depthwise(
     shape = _check_common(input_shape, n_classes, depth, output_activation, rank=3)
     check_positive_int(filters, "filters")
     _check_kernel_size(kernel_size)
-    check_bool(bn, "bn")
-    check_bool(deconv, "deconv")
-    norm = "batch" if bn else "instance"
+    norm, up_mode = check_norm_and_up_mode(norm, up_mode, bn, deconv, bn_false="sample")
 
     def dw_block(x, n, *, name):
         y = x
@@ -416,7 +448,7 @@ def vnet3d_depthwise(
         return conv(x, filters * 2**level, 2, strides=2, padding="valid", name=name)
 
     def up(x, level, *, name):
-        return _up_3d(x, filters * 2**level, deconv=deconv, name=name)
+        return _up_3d(x, filters * 2**level, up_mode=up_mode, name=name)
 
     def decoder(u, skip, level, *, name):
         x = _concat([u, skip], name=f"{name}_concat")
@@ -474,7 +506,15 @@ def _inception_down(x, *, name: str):
     return _concat([pool, a, b], name=name)
 
 
-@register
+@register(
+    family="vnet3d",
+    ranks=(3,),
+    reference=Reference(
+        1_280_649, "SPEC.md 'vnet3d': 64^3x1, depth 4, base filters 32"
+    ),
+    tiny={"input_shape": (16, 16, 16, 1), "filters": 4, "depth": 3},
+    size_rule=_DEPTH_RULE,
+)
 def vnet3d(
     input_shape: Sequence[int | None] = (64, 64, 64, 1),
     n_classes: int = 1,
@@ -555,7 +595,7 @@ def vnet3d(
         return _inception_down(x, name=name)
 
     def up(x, level, *, name):
-        return _up_3d(x, filters * 2**level, deconv=False, name=name)
+        return _up_3d(x, filters * 2**level, up_mode="upsample", name=name)
 
     def decoder(u, skip, level, *, name):
         x = _concat([u, skip], name=f"{name}_concat")

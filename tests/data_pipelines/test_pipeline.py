@@ -209,7 +209,7 @@ def test_two_input_dataset_structure_and_roi():
     masks[:, 20:90, 20:90, 0] = 1  # big instance
     masks[:, 60:70, 40:56, 1] = 1  # tiny object
     dataset = make_two_input_dataset(
-        images, masks, 3, roi_channels=(1,), shuffle=False, margin=8, key_prefix=""
+        images, masks, 3, roi_channels=(1,), shuffle=False, margin=8
     )
     inputs, targets = next(iter(dataset))
     assert sorted(inputs) == ["full_input", "roi_input"]

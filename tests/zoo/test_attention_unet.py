@@ -6,15 +6,10 @@ import keras
 import numpy as np
 import pytest
 
-import zoo
-from tests.conftest import assert_fit_step, assert_reloads_in_fresh_process
+from tests.helpers import assert_fit_step
 from zoo.attention_unet import attention_unet
 
 TINY = {"filters": (4, 8, 16, 32)}
-
-
-def test_registered():
-    assert zoo.get("attention_unet") is zoo.attention_unet is attention_unet
 
 
 def test_param_count_paper_config():
@@ -84,7 +79,3 @@ def test_bad_args(kwargs, match):
 
 def test_fit_step_3d():
     assert_fit_step(attention_unet((16, 16, 16, 1), filters=(4, 8, 16)))
-
-
-def test_reload(tmp_path):
-    assert_reloads_in_fresh_process(attention_unet((32, 32, 1), **TINY), tmp_path)

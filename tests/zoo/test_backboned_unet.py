@@ -6,16 +6,13 @@ import keras
 import numpy as np
 import pytest
 
-import zoo
-from tests.conftest import assert_fit_step, assert_reloads_in_fresh_process
-from zoo.backboned_unet import (
+from tests.helpers import assert_fit_step, assert_reloads_in_fresh_process
+from zoo.backboned_unet import backboned_unet, branch2_unet, fine_grained_unet
+from zoo.backbones import (
     BACKBONES,
     adapt_input_kernel,
-    backboned_unet,
-    branch2_unet,
     build_encoder,
     darknet52_encoder,
-    fine_grained_unet,
 )
 from zoo.layers import BilinearKernel, LinearUpSampling, PadChannels
 
@@ -83,11 +80,6 @@ def test_branch2_reference_count():
     assert model.count_params() == 28_331_142
     assert model.output_shape == (None, 512, 512, 4)
     assert model.get_layer("branch2_unet_branch_up").kernel.shape == (8, 8, 1, 1)
-
-
-def test_registered():
-    for name in ("backboned_unet", "fine_grained_unet", "branch2_unet"):
-        assert zoo.get(name) is getattr(zoo, name)
 
 
 @pytest.mark.parametrize(
@@ -316,7 +308,8 @@ def test_branch2_fit_step():
 def test_fine_grained_trains_in_parallel_with_dicts():
     model = fine_grained_unet((32, 32, 1), backbone="orig_unet", **TINY)
     trunk = model.get_layer("fine_grained_unet_trunk")
-    assert len(model.layers) == 7  # 2 inputs, trunk, 2 x (head conv, activation)
+    # 2 inputs, build record, trunk, 2 x (head conv, activation)
+    assert len(model.layers) == 8
     rng = np.random.default_rng(0)
     x = {
         "fine_grained_unet_full_input": rng.random((2, 32, 32, 1), dtype=np.float32),

@@ -177,7 +177,7 @@ def test_predictor_needs_two_inputs():
 
 
 def test_fine_grained_unet_trains_in_parallel_from_the_two_input_pipeline():
-    """The two-input pipeline's keys match the model, so ``fit`` takes it as is."""
+    """Keys are the model's input/output names (any ``name=``): ``fit`` takes it."""
     from data_pipelines.pipeline import make_two_input_dataset
     from zoo import fine_grained_unet
 
@@ -186,13 +186,16 @@ def test_fine_grained_unet_trains_in_parallel_from_the_two_input_pipeline():
     masks = np.zeros((4, 32, 32, 2), np.float32)
     masks[:, 4:26, 4:26, 0] = 1
     masks[:, 12:16, 10:14, 1] = 1
-    dataset = make_two_input_dataset(images, masks, 2, roi_channels=(1,), margin=4)
     model = fine_grained_unet(
         (32, 32, 1),
         backbone="orig_unet",
         encoder_filters=4,
         decoder_filters=(8, 8, 4, 4, 4),
         centre_filters=8,
+        name="custom_name",
+    )
+    dataset = make_two_input_dataset(
+        images, masks, 2, roi_channels=(1,), margin=4, model=model
     )
     model.compile(
         "adam",

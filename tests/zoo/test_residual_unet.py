@@ -5,15 +5,10 @@ from __future__ import annotations
 import pytest
 from keras import layers
 
-import zoo
-from tests.conftest import assert_fit_step, assert_reloads_in_fresh_process
+from tests.helpers import assert_reloads_in_fresh_process
 from zoo.residual_unet import residual_unet
 
 TINY = {"filters": (4, 8, 16, 32)}
-
-
-def test_registered():
-    assert zoo.get("residual_unet") is zoo.residual_unet is residual_unet
 
 
 def test_param_count_paper_config():
@@ -72,10 +67,6 @@ def test_bad_args(kwargs, match):
     kwargs = {"input_shape": (32, 32, 1), **TINY, **kwargs}
     with pytest.raises(ValueError, match=match):
         residual_unet(**kwargs)
-
-
-def test_fit_step_2d():
-    assert_fit_step(residual_unet((32, 32, 3), **TINY))
 
 
 def test_reload(tmp_path):

@@ -7,14 +7,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-import zoo
-from tests.conftest import assert_fit_step, assert_reloads_in_fresh_process
+from tests.helpers import assert_fit_step
 from zoo.layers import DropBlock
 from zoo.sa_unet import sa_unet
-
-
-def test_registered():
-    assert zoo.get("sa_unet") is zoo.sa_unet is sa_unet
 
 
 def test_param_count_paper_drive_config():
@@ -51,8 +46,8 @@ def test_dynamic_size_runs_in_training_mode():
     assert model(x, training=True).shape == (2, 40, 56, 1)
 
 
-def test_keep_prob_one_removes_dropblock():
-    model = sa_unet((32, 32, 1), filters=4, keep_prob=1.0)
+def test_dropout_zero_removes_dropblock():
+    model = sa_unet((32, 32, 1), filters=4, dropout=0.0)
     assert not any(isinstance(layer, DropBlock) for layer in model.layers)
     assert model.count_params() == sa_unet((32, 32, 1), filters=4).count_params()
 
@@ -62,8 +57,8 @@ def test_keep_prob_one_removes_dropblock():
     [
         ({"input_shape": (50, 50, 3)}, "48 or 56"),
         ({"input_shape": (32, 3)}, "input_shape"),
-        ({"keep_prob": 0.0}, "keep_prob"),
-        ({"keep_prob": 1.5}, "keep_prob"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"dropout": -0.5}, "dropout"),
         ({"block_size": 0}, "block_size"),
         ({"depth": 1}, "depth"),
         ({"filters": 0}, "filters"),
@@ -78,18 +73,10 @@ def test_bad_args(kwargs, match):
         sa_unet(**kwargs)
 
 
-def test_fit_step_2d():
-    assert_fit_step(sa_unet((32, 32, 3), filters=4))
-
-
 def test_fit_step_3d():
     assert_fit_step(
         sa_unet((16, 16, 16, 1), 2, filters=4), loss="categorical_crossentropy"
     )
-
-
-def test_reload_2d(tmp_path):
-    assert_reloads_in_fresh_process(sa_unet((32, 32, 1), filters=4), tmp_path)
 
 
 # --- DropBlock -------------------------------------------------------------------

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import zoo
-from tests.conftest import assert_fit_step, assert_reloads_in_fresh_process
+from tests.helpers import assert_fit_step, assert_reloads_in_fresh_process
 from zoo.unet import output_size
 
 

@@ -7,15 +7,10 @@ import keras
 import numpy as np
 import pytest
 
-import zoo
-from tests.conftest import assert_fit_step, assert_reloads_in_fresh_process
+from tests.helpers import assert_fit_step, assert_reloads_in_fresh_process
 from zoo.unet3_plus import unet3_plus
 
 TINY = {"filters": (4, 8, 16, 32), "skip_filters": 4}
-
-
-def test_registered():
-    assert zoo.get("unet3_plus") is zoo.unet3_plus is unet3_plus
 
 
 def test_param_count_paper_config():

@@ -7,8 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-import zoo
-from tests.conftest import (
+from tests.helpers import (
     assert_fit_step,
     assert_reloads_in_fresh_process,
     random_batch,
@@ -16,11 +15,6 @@ from tests.conftest import (
 from zoo.unet_plus_plus import prune_unet_plus_plus, unet_plus_plus
 
 TINY = {"filters": (4, 8, 16, 32), "dropout": 0.0}
-
-
-def test_registered():
-    assert zoo.get("unet_plus_plus") is zoo.unet_plus_plus is unet_plus_plus
-    assert zoo.prune_unet_plus_plus is prune_unet_plus_plus
 
 
 def test_param_count_paper_config():
