@@ -34,6 +34,7 @@ __all__ = ["PRESETS", "Preset", "from_pretrained", "list_pretrained"]
 # Preset name -> file in the `pretrained` package.
 PRESETS: dict[str, str] = {
     "drive_vessels": "drive_vessels.h5",
+    "hippocampus": "hippocampus.h5",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import keras
 import nibabel as nib
 import numpy as np
 import pytest
@@ -132,3 +133,19 @@ def test_recipe_runs_end_to_end_on_tiny_settings(tmp_path, shared_data):
     from zoo.settings import read_settings
 
     assert read_settings(out / "best.h5")["tile_size"] == list(hippocampus.TILE)
+
+
+@pytest.mark.slow
+def test_committed_checkpoint_scores_on_its_held_out_cases(shared_data):
+    from data_pipelines.msd import load_msd
+    from zoo.settings import read_settings
+
+    pretrained = hippocampus.REPO_ROOT / "pretrained"
+    record = json.loads((pretrained / "hippocampus.run.json").read_text())
+    held_out = record["split"]["holdout"]
+    assert not set(held_out) & set(record["split"]["train"] + record["split"]["val"])
+    model = keras.models.load_model(pretrained / "hippocampus.h5", compile=False)
+    assert read_settings(pretrained / "hippocampus.h5")["largest_component"] is True
+    cases = load_msd(shared_data / "msd_hippocampus", names=held_out[:3])
+    scores = hippocampus.score_cases(model, cases)
+    assert scores["mean"]["dice_mean"] > 0.8, scores["mean"]
