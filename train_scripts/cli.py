@@ -110,9 +110,9 @@ class Family:
 
 
 def _models(family: str, default: str) -> tuple[str, ...]:
-    """Single-input models whose spec names ``family`` (``default`` first)."""
+    """Models whose spec names ``family`` (``default`` first)."""
     specs = [zoo.spec(key) for key in zoo.list_models()]
-    others = [s.key for s in specs if s.family == family and not s.multi_input]
+    others = [s.key for s in specs if s.family == family]
     return (default, *(key for key in others if key != default))
 
 
@@ -543,7 +543,7 @@ def _two_input_data(
     the square around the largest object of the foreground channels of the
     mask (:func:`data_pipelines.patches.roi_box`).
     """
-    prefix = targets.two_input_keys(model)
+    targets.two_input_keys(model)  # checks the inputs/outputs it can feed
     if len(patch) != 2:
         raise ValueError(f"{args.model} takes 2D images; the data is {len(patch)}D")
     if args.resize is not None and tuple(Preprocessing(resize=args.resize).resize) != (
@@ -567,7 +567,7 @@ def _two_input_data(
             augment=aug,
             shuffle=shuffle,
             seed=seed,
-            key_prefix=prefix,
+            model=model,
         )
 
     train_ds = dataset(train_set, shuffle=True, aug=augment, seed=args.seed).repeat()

@@ -266,7 +266,9 @@ class _LogLearningRate(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Logs the rate after the epoch's last step (a schedule's value there)."""
         if logs is not None and "learning_rate" not in logs:
-            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+            logs["learning_rate"] = float(
+                keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+            )
 
 
 def _resume_epoch(out_dir: Path) -> int:
