@@ -3,8 +3,10 @@
 import json
 
 import keras
+import numpy as np
 import pytest
 
+from data_pipelines.readers import load_drive
 from train_scripts.recipes import drive
 from zoo.settings import read_settings
 
@@ -63,3 +65,70 @@ def test_drive_recipe_rejects_a_bad_split(shared_data, tmp_path):
                 "20",
             ]
         )
+
+
+def _one_image(probs, truth):
+    """Lists of one probability map, its (H, W, 1) mask and an all-ones FOV."""
+    return [probs], [truth[..., None]], [np.ones(truth.shape + (1,), np.float32)]
+
+
+def test_threshold_is_the_f1_optimum_of_the_calibration_images():
+    rng = np.random.default_rng(0)
+    probs = rng.random((64, 64)).astype(np.float32)
+    truth = (probs > 0.62).astype(np.float32)  # perfectly separable at 0.62
+    assert drive.calibrate_threshold(*_one_image(probs, truth)) == 0.62
+    # Pooled over several images: the FOV limits what counts.
+    fov = np.zeros((64, 64, 1), np.float32)
+    fov[:, :32] = 1
+    other = np.where(np.arange(64) < 32, probs, 1.0 - probs).astype(np.float32)
+    assert (
+        drive.calibrate_threshold([probs, other], [truth[..., None]] * 2, [fov] * 2)
+        == 0.62
+    )
+
+
+def test_min_size_is_calibrated_and_removes_exactly_the_small_components():
+    truth = np.zeros((40, 40), np.float32)
+    truth[5:15, 5:15] = 1  # one vessel-like block of 100 pixels
+    probs = truth * 0.9
+    probs[30, 30] = probs[35, 5] = 0.9  # isolated false positives
+    probs[30:33, 10:13] = 0.8  # a 9-pixel false component
+    assert drive.calibrate_min_size(*_one_image(probs, truth), 0.5) == 10
+    fov = np.ones((40, 40), bool)
+    kept = drive.remove_small(probs, fov, 0.5, 9)
+    assert kept[30:33, 10:13].min() == pytest.approx(0.8)  # exactly 9 stays
+    assert kept[30, 30] == 0 and kept[35, 5] == 0
+    np.testing.assert_array_equal(drive.remove_small(probs, fov, 0.5, 10) > 0, truth)
+    np.testing.assert_array_equal(drive.remove_small(probs, fov, 0.5, 0), probs)
+
+
+@pytest.mark.slow
+def test_recipe_calibrates_on_training_images_only(shared_data, tmp_path, monkeypatch):
+    seen = []
+    calibrate = drive.calibrate_threshold
+
+    def spy(probs, masks, fovs, grid=None):
+        seen.append(masks)
+        return calibrate(probs, masks, fovs, grid)
+
+    monkeypatch.setattr(drive, "calibrate_threshold", spy)
+    run = drive.main(
+        [
+            "--data-root", str(shared_data / "drive"), "--out", str(tmp_path),
+            "--n-val", "1", "--patch", "32", "--batch-size", "4", "--steps", "1",
+            "--epochs", "1", "--filters", "4", "--no-tta", "--calibration-images",
+            "2", "--channels", "green", "--clahe", "--warmup-epochs", "0.5",
+        ]
+    )  # fmt: skip
+    assert run["calibration_images"] == ["38", "39"]
+    assert not set(run["calibration_images"]) & set(run["val_images"])
+    data = load_drive(shared_data / "drive", "training")
+    (masks,) = seen
+    for got, name in zip(masks, ["38", "39"], strict=True):
+        np.testing.assert_array_equal(got, data["masks"][data["names"].index(name)])
+    settings = read_settings(tmp_path / "last.h5")
+    assert settings["channels"] == "green" and settings["clahe"] is True
+    assert settings["input_channels"] == 1
+    assert settings["min_size"] == run["min_size"] in drive.MIN_SIZES
+    rows = run["validation"]["per_image"]
+    assert rows[0]["components_true"] >= 1 and rows[0]["components_pred"] >= 0

@@ -39,9 +39,12 @@ import losses
 import zoo
 from data_pipelines.augment import Augmenter2D
 from data_pipelines.pipeline import make_patch_dataset
+from data_pipelines.postprocess import postprocess_mask
 from data_pipelines.readers import load_drive
 from losses.evaluation import dice_score, evaluate_segmentation
+from train_scripts.evaluate import count_components
 from train_scripts.plots import plot_learning_curves, save_overlay_figure
+from train_scripts.preprocess import CHANNELS, Preprocessing
 from train_scripts.trainer import train
 from zoo.inference import predict_tiled
 from zoo.settings import update_settings
@@ -49,6 +52,8 @@ from zoo.settings import update_settings
 #: Tile size and overlap of the recipe's whole-image prediction.
 TILE_SIZE = (128, 128)
 OVERLAP = 0.5
+#: Candidate minimum component sizes (pixels) for the post-processing.
+MIN_SIZES = (0, 10, 20, 30, 50, 80, 120)
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -80,29 +85,35 @@ def predict_probabilities(model, images, *, tta: bool) -> list[np.ndarray]:
 
 
 def inference_settings(
-    threshold: float, *, tta: bool, filters: int
+    threshold: float,
+    *,
+    tta: bool,
+    filters: int,
+    preprocess: Preprocessing | None = None,
+    min_size: int = 0,
 ) -> dict[str, object]:
     """The settings stored in the evaluated checkpoint (:mod:`zoo.settings`).
 
-    The recipe feeds RGB images scaled to [0, 1] (no channel conversion, no
-    CLAHE, no resize), predicts with 128x128 tiles at overlap 0.5, with flip
-    TTA unless ``--no-tta``, at the threshold calibrated on training images.
+    The recipe feeds images scaled to [0, 1], converted as ``preprocess`` says
+    (RGB as read by default; no resize), predicts with 128x128 tiles at
+    overlap 0.5, with flip TTA unless ``--no-tta``, at the threshold and the
+    minimum component size calibrated on training images.
     """
+    preprocess = preprocess or Preprocessing(channels="rgb")
     return {
         "model": "sa_unet",
         "model_kwargs": {"filters": filters},
         "n_classes": 1,
         "class_names": ["vessel"],
-        "input_channels": 3,
+        "input_channels": preprocess.n_channels(3),
         "axes": "HWC",
         "normalization": "unit_range",
-        "channels": "rgb",
-        "clahe": False,
-        "resize": None,
+        **preprocess.settings(),
         "tile_size": list(TILE_SIZE),
         "overlap": OVERLAP,
         "tta": tta,
         "threshold": threshold,
+        "min_size": int(min_size),
         "output": None,
     }
 
@@ -121,20 +132,56 @@ def calibrate_threshold(probs, masks, fovs, grid=None) -> float:
     return float(grid[int(np.argmax(f1))])
 
 
+def remove_small(prob: np.ndarray, fov: np.ndarray, threshold: float, min_size: int):
+    """``prob`` with the components (inside the FOV) under ``min_size`` set to 0."""
+    kept = postprocess_mask((prob > threshold) & fov, min_size=int(min_size))
+    return np.where(kept, prob, 0.0).astype(prob.dtype)
+
+
+def calibrate_min_size(probs, masks, fovs, threshold: float, sizes=MIN_SIZES) -> int:
+    """The minimum component size that maximises the pooled F1 inside the FOV.
+
+    Like :func:`calibrate_threshold`, only ever given *training* images; ties
+    go to the smallest size.
+    """
+    inside = [f[..., 0] > 0.5 for f in fovs]
+    y = np.concatenate([t[..., 0][m] > 0.5 for t, m in zip(masks, inside, strict=True)])
+    f1 = []
+    for size in sizes:
+        kept = [
+            remove_small(p, m, threshold, size)
+            for p, m in zip(probs, inside, strict=True)
+        ]
+        p = np.concatenate([k[m] for k, m in zip(kept, inside, strict=True)])
+        f1.append(dice_score(y, p, threshold=threshold))
+    return int(sizes[int(np.argmax(f1))])
+
+
 def evaluate_held_out(
-    probs, data: dict, indices, out_dir: Path, *, threshold: float, overlays: bool
+    probs,
+    data: dict,
+    indices,
+    out_dir: Path,
+    *,
+    threshold: float,
+    overlays: bool,
+    min_size: int = 0,
 ) -> dict:
-    """Whole-image FOV metrics per held-out image at ``threshold``, and their mean."""
+    """Whole-image FOV metrics per held-out image at ``threshold``, and their mean.
+
+    Components under ``min_size`` pixels are removed first; the rows also count
+    the connected components of the truth and of the prediction in the FOV.
+    """
     rows = []
     for prob, i in zip(probs, indices, strict=True):
         fov = data["fov"][i][..., 0] > 0.5
+        prob = remove_small(prob, fov, threshold, min_size)
+        truth = data["masks"][i][..., 0]
         scores = evaluate_segmentation(
-            data["masks"][i][..., 0],
-            prob,
-            mask=fov,
-            threshold=threshold,
-            distances=False,
+            truth, prob, mask=fov, threshold=threshold, distances=False
         )
+        scores["components_true"] = count_components((truth > 0.5) & fov)
+        scores["components_pred"] = count_components((prob > threshold) & fov)
         rows.append({"image": data["names"][i], **scores})
         if overlays:
             save_overlay_figure(
@@ -176,6 +223,21 @@ def main(argv: list[str] | None = None) -> dict:
         help="safety stop: no epoch starts that would end after this many minutes",
     )
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument(
+        "--warmup-epochs",
+        type=float,
+        default=0.0,
+        help="linear learning-rate warm-up before the cosine decay",
+    )
+    parser.add_argument(
+        "--channels",
+        choices=CHANNELS,
+        default="rgb",
+        help="input channels: rgb (as read), green (the retina papers' choice) or gray",
+    )
+    parser.add_argument(
+        "--clahe", action="store_true", help="CLAHE (clip 2, 8x8 tiles) on the input"
+    )
     parser.add_argument("--filters", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -205,6 +267,11 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = load_drive(args.data_root, "training")
+    preprocess = Preprocessing(channels=args.channels, clahe=args.clahe)
+    data["images"] = [
+        preprocess.image(x, name=f"DRIVE {name}")
+        for x, name in zip(data["images"], data["names"], strict=True)
+    ]
     n = len(data["names"])
     if not 0 < args.n_val < n:
         raise ValueError(f"`--n-val` must be in [1, {n - 1}]. Received: {args.n_val}")
@@ -256,19 +323,25 @@ def main(argv: list[str] | None = None) -> dict:
     best = keras.models.load_model(out / f"{args.checkpoint}.h5")
     tta = not args.no_tta
     calib_idx = train_idx[-args.calibration_images :] if args.calibration_images else []
-    threshold = 0.5
+    threshold, min_size = 0.5, 0
     if calib_idx:
-        threshold = calibrate_threshold(
+        calib = (
             predict_probabilities(best, subset("images", calib_idx), tta=tta),
             subset("masks", calib_idx),
             subset("fov", calib_idx),
         )
+        threshold = calibrate_threshold(*calib)
+        min_size = calibrate_min_size(*calib, threshold)
     probs = predict_probabilities(best, subset("images", val_idx), tta=tta)
     run["evaluated_checkpoint"] = f"{args.checkpoint}.h5"
     run["calibration_images"] = [data["names"][i] for i in calib_idx]
     run["threshold"] = threshold
+    run["min_size"] = min_size
     run["validation"] = evaluate_held_out(
-        probs, data, val_idx, out, threshold=threshold, overlays=True
+        probs, data, val_idx, out, threshold=threshold, overlays=True, min_size=min_size
+    )
+    run["validation_no_postprocessing"] = evaluate_held_out(
+        probs, data, val_idx, out, threshold=threshold, overlays=False
     )
     run["validation_at_0.5"] = evaluate_held_out(
         probs, data, val_idx, out, threshold=0.5, overlays=False
@@ -276,11 +349,18 @@ def main(argv: list[str] | None = None) -> dict:
     run["evaluation_config"] = {"tta": tta, "tile_size": 128, "overlap": OVERLAP}
     run["checkpoint_settings"] = update_settings(
         out / f"{args.checkpoint}.h5",
-        **inference_settings(threshold, tta=tta, filters=args.filters),
+        **inference_settings(
+            threshold,
+            tta=tta,
+            filters=args.filters,
+            preprocess=preprocess,
+            min_size=min_size,
+        ),
     )
     (out / "run.json").write_text(json.dumps(run, indent=2))
     print(
-        f"threshold {threshold} (chosen on training images {run['calibration_images']})"
+        f"threshold {threshold}, min_size {min_size} (chosen on training images "
+        f"{run['calibration_images']})"
     )
     print(json.dumps(run["validation"]["mean"], indent=2))
     return run
@@ -288,9 +368,16 @@ def main(argv: list[str] | None = None) -> dict:
 
 def _train(args, train_ds, val_ds, out: Path) -> dict:
     """Train SA-UNet; returns the run record (without the evaluation)."""
-    model = zoo.sa_unet((None, None, 3), 1, filters=args.filters)
-    total_steps = args.epochs * args.steps
-    schedule = keras.optimizers.schedules.CosineDecay(args.lr, total_steps, alpha=0.05)
+    channels = Preprocessing(channels=args.channels).n_channels(3)
+    model = zoo.sa_unet((None, None, channels), 1, filters=args.filters)
+    warmup = int(args.warmup_epochs * args.steps)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        args.lr / 10 if warmup else args.lr,
+        args.epochs * args.steps - warmup,
+        alpha=0.05,
+        warmup_target=args.lr if warmup else None,
+        warmup_steps=warmup,
+    )
     start = time.perf_counter()
     result = train(
         model,
