@@ -29,7 +29,6 @@ import argparse
 import errno
 import inspect
 import json
-import math
 import shlex
 import sys
 import time
@@ -76,6 +75,7 @@ from train_scripts.guards import (
 from train_scripts.plots import plot_learning_curves
 from train_scripts.predict import model_for_tiles, parse_size
 from train_scripts.preprocess import Preprocessing, add_preprocess_arguments
+from train_scripts.runs import update_run
 from train_scripts.trainer import make_optimizer, train
 
 __all__ = [
@@ -789,13 +789,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         summary["val_eval"] = {
             k: v for k, v in scores.items() if isinstance(v, int | float)
         }
-    record = json.loads((out / "run.json").read_text())
-    record["train_seconds"] = summary["train_seconds"]
-    if "val_eval" in summary:
-        record["val_eval"] = {
-            k: (v if math.isfinite(v) else None) for k, v in summary["val_eval"].items()
-        }
-    (out / "run.json").write_text(json.dumps(record, indent=2, default=str))
+    update_run(
+        out,
+        train_seconds=summary["train_seconds"],
+        **({"val_eval": summary["val_eval"]} if "val_eval" in summary else {}),
+    )
     return summary
 
 

@@ -272,6 +272,8 @@ def _load_msd(root: Path, split: str, n_classes: int, limit: int | None) -> Imag
         affine=[c.affine for c in cases],
         class_names=names,
     )
+
+
 def _load_siim(root: Path, split: str | None, limit: int | None) -> ImageSet:
     """The SIIM DICOMs under ``root/dicom-images-<split>`` with their RLE masks."""
     split = split or "train"
@@ -418,8 +420,7 @@ def load_dataset(
         if data_root is None:
             holds = {"drive": "training/", "isbi": "train/", "msd": "imagesTr/"}
             raise ValueError(
-                f"--dataset {kind} needs --data-root (the folder holding "
-                f"{holds[kind]})"
+                f"--dataset {kind} needs --data-root (the folder holding {holds[kind]})"
             )
         if kind == "msd":
             return _load_msd(Path(data_root), split or "training", n_classes, limit)

@@ -253,10 +253,11 @@ def evaluate_model(
         truth = foreground(mask) if mask.shape[-1] > 1 else mask[..., 0]
         fg = foreground(probs)
         if min_size or largest_component:
+            detected = fg > threshold
             kept = postprocess_mask(
-                fg > threshold, min_size=min_size, largest_component=largest_component
+                detected, min_size=min_size, largest_component=largest_component
             )
-            fg = np.where(kept, fg, 0.0)
+            fg = np.where(detected & ~kept, 0.0, fg)  # only removed pixels change
         fov = None if dataset.fov is None else dataset.fov[i][..., 0]
         spacing = None if dataset.spacing is None else dataset.spacing[i]
         scores = score_image(truth, fg, threshold=threshold, fov=fov, spacing=spacing)

@@ -46,7 +46,6 @@ import json
 import logging
 import math
 import os
-import platform
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -65,6 +64,12 @@ from train_scripts.guards import (
     run_lock,
     training_bytes,
     warn,
+)
+from train_scripts.runs import (
+    library_versions,
+    read_run,
+    write_json_atomic,
+    write_run,
 )
 from zoo.settings import write_settings
 
@@ -146,12 +151,6 @@ def resolve_mode(monitor: str, mode: str = "auto") -> Literal["min", "max"]:
         f"Cannot tell whether a higher or lower {monitor!r} is better: pass "
         "mode='min' or mode='max' (--mode on the command line)."
     )
-
-
-def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):
@@ -249,7 +248,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _write_json_atomic(
+        write_json_atomic(
             self.filepath.with_name(self.filepath.name + ".json"),
             {
                 "epoch": epoch + 1,
@@ -460,32 +459,6 @@ def make_optimizer(
     return optimizers[name]()
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of Python and the libraries a run depends on."""
-    versions = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in (
-        "tensorflow",
-        "keras",
-        "numpy",
-        "scipy",
-        "scikit-image",
-        "scikit-learn",
-        "opencv-python-headless",
-        "albumentations",
-        "nibabel",
-        "h5py",
-        "unet-vnet-zoo",
-    ):
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    versions["devices"] = ", ".join(
-        d.device_type for d in tf.config.list_physical_devices()
-    )
-    return versions
-
-
 def _holding_run_lock(fit_fn):
     """Runs ``fit_fn`` holding the lock of its ``out_dir`` (keyword-only)."""
 
@@ -515,10 +488,9 @@ def _continued_epoch(out_dir: Path, run_config: Mapping[str, Any], epochs: int) 
         ValueError: If the folder's run has another configuration, or it is
             finished and ``epochs`` did not grow.
     """
-    run_json = out_dir / "run.json"
-    if not run_json.is_file():
+    record = read_run(out_dir)
+    if not record:
         return 0
-    record = json.loads(run_json.read_text())
     previous = record.get("config", {})
     changes = config_changes(previous, run_config)
     if changes:
@@ -681,10 +653,8 @@ def train(
     initial_best = _previous_best(out_dir, monitor) if start_epoch else None
 
     if run_config is not None:
-        run_json = out_dir / "run.json"
-        record: dict[str, Any] = {}
-        if start_epoch and run_json.is_file():
-            record = json.loads(run_json.read_text())
+        record = read_run(out_dir) if start_epoch else {}
+        if record:
             record.setdefault("resumed_at", []).append(
                 {"epoch": start_epoch, "time": datetime.datetime.now().isoformat()}
             )
@@ -704,7 +674,7 @@ def train(
                 },
                 "monitor": {"name": monitor, "mode": mode},
             }
-        _write_json_atomic(run_json, record)
+        write_run(out_dir, record)
 
     all_callbacks = [
         *default_callbacks(
@@ -747,14 +717,14 @@ def train(
             f"the loss became {float(losses[-1])} in epoch {start_epoch + len(losses)}"
         )
     if run_config is not None:
-        record = json.loads((out_dir / "run.json").read_text())
+        record = read_run(out_dir)
         record["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
         if diverged:
             record["stopped"] = diverged
         best_state = out_dir / "best.h5.json"
         if best_state.is_file():
             record["best"] = json.loads(best_state.read_text())
-        _write_json_atomic(out_dir / "run.json", record)
+        write_run(out_dir, record)
     if out_dir != chief_dir:  # a non-chief worker's scratch copy
         shutil.rmtree(out_dir, ignore_errors=True)
     if diverged:

@@ -93,12 +93,14 @@ def test_min_size_is_calibrated_and_removes_exactly_the_small_components():
     probs = truth * 0.9
     probs[30, 30] = probs[35, 5] = 0.9  # isolated false positives
     probs[30:33, 10:13] = 0.8  # a 9-pixel false component
+    probs[20, 20] = 0.3  # below the threshold: never touched
     assert drive.calibrate_min_size(*_one_image(probs, truth), 0.5) == 10
     fov = np.ones((40, 40), bool)
     kept = drive.remove_small(probs, fov, 0.5, 9)
     assert kept[30:33, 10:13].min() == pytest.approx(0.8)  # exactly 9 stays
     assert kept[30, 30] == 0 and kept[35, 5] == 0
-    np.testing.assert_array_equal(drive.remove_small(probs, fov, 0.5, 10) > 0, truth)
+    assert kept[20, 20] == pytest.approx(0.3)  # the AUC's ranking below it stays
+    np.testing.assert_array_equal(drive.remove_small(probs, fov, 0.5, 10) > 0.5, truth)
     np.testing.assert_array_equal(drive.remove_small(probs, fov, 0.5, 0), probs)
 
 

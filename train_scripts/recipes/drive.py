@@ -27,13 +27,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import losses
 import zoo
@@ -45,6 +43,7 @@ from losses.evaluation import dice_score, evaluate_segmentation
 from train_scripts.evaluate import count_components
 from train_scripts.plots import plot_learning_curves, save_overlay_figure
 from train_scripts.preprocess import CHANNELS, Preprocessing
+from train_scripts.runs import library_versions, read_run, write_run
 from train_scripts.trainer import train
 from zoo.inference import predict_tiled
 from zoo.settings import update_settings
@@ -133,9 +132,14 @@ def calibrate_threshold(probs, masks, fovs, grid=None) -> float:
 
 
 def remove_small(prob: np.ndarray, fov: np.ndarray, threshold: float, min_size: int):
-    """``prob`` with the components (inside the FOV) under ``min_size`` set to 0."""
-    kept = postprocess_mask((prob > threshold) & fov, min_size=int(min_size))
-    return np.where(kept, prob, 0.0).astype(prob.dtype)
+    """``prob`` with the components (inside the FOV) under ``min_size`` set to 0.
+
+    Only the removed pixels change: the other probabilities (and so the AUC's
+    ranking below the threshold) stay as predicted.
+    """
+    detected = (prob > threshold) & fov
+    removed = detected & ~postprocess_mask(detected, min_size=int(min_size))
+    return np.where(removed, 0.0, prob).astype(prob.dtype)
 
 
 def calibrate_min_size(probs, masks, fovs, threshold: float, sizes=MIN_SIZES) -> int:
@@ -314,7 +318,7 @@ def main(argv: list[str] | None = None) -> dict:
     ).cache()
 
     if args.evaluate_only:
-        run = json.loads((out / "run.json").read_text())
+        run = read_run(out)
     else:
         run = _train(args, train_ds, val_ds, out)
         run["train_images"] = [data["names"][i] for i in train_idx]
@@ -357,7 +361,7 @@ def main(argv: list[str] | None = None) -> dict:
             min_size=min_size,
         ),
     )
-    (out / "run.json").write_text(json.dumps(run, indent=2))
+    write_run(out, run)
     print(
         f"threshold {threshold}, min_size {min_size} (chosen on training images "
         f"{run['calibration_images']})"
@@ -406,14 +410,7 @@ def _train(args, train_ds, val_ds, out: Path) -> dict:
         },
         "epochs_run": len(result.history["loss"]),
         "train_seconds": round(train_seconds, 1),
-        "versions": {
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "numpy": np.__version__,
-        },
-        "machine": platform.machine(),
-        "gpus": len(tf.config.list_physical_devices("GPU")),
+        "versions": library_versions(),
     }
 
 

@@ -57,7 +57,8 @@ from data_pipelines.postprocess import postprocess_mask
 from losses.evaluation import per_label_scores
 from train_scripts.plots import plot_learning_curves, save_label_slices
 from train_scripts.recipes.drive import TimeBudget
-from train_scripts.trainer import library_versions, train
+from train_scripts.runs import library_versions, read_run, write_run
+from train_scripts.trainer import train
 from zoo.inference import predict_tiled
 from zoo.settings import write_settings
 
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
         names, n_val=args.n_val, n_holdout=args.n_holdout, seed=args.seed
     )
     if args.evaluate_only:
-        run = json.loads((out / "run.json").read_text())
+        run = read_run(out)
     else:
         run = _train(args, split, out)
     model = keras.models.load_model(out / "best.h5", compile=False)
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> dict:
             run[part] = score_cases(model, cases, out if part == "holdout" else None)
     run["split"] = split
     run["settings"] = inference_settings(args.filters)
-    (out / "run.json").write_text(json.dumps(run, indent=2))
+    write_run(out, run)
     for part in ("val", "holdout"):
         if part in run:
             print(part, json.dumps(run[part]["mean"]))
