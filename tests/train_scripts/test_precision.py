@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import zoo
-from train_scripts import cli, predict
+from train_scripts import cli, evaluate, predict
 from train_scripts.precision import (
     PRECISIONS,
     check_precision,
@@ -84,6 +84,25 @@ def test_predict_in_mixed_bfloat16_is_close_to_float32(tmp_path, tiny_checkpoint
     assert probs["mixed_bfloat16"].shape == probs["float32"].shape == (40, 37, 1)
     assert np.abs(probs["mixed_bfloat16"] - probs["float32"]).max() < 0.05
     assert not np.array_equal(probs["mixed_bfloat16"], probs["float32"])
+
+
+def test_evaluate_in_mixed_bfloat16_scores_like_float32(tmp_path, tiny_checkpoint_2d):
+    root = tmp_path / "pairs"
+    (root / "image").mkdir(parents=True)
+    (root / "label").mkdir()
+    _write_image(root / "image" / "a.png")
+    label = np.zeros((40, 37), np.uint8)
+    label[5:20, 10:30] = 255
+    cv2.imwrite(str(root / "label" / "a.png"), label)
+    scores = {}
+    for precision in ("float32", "mixed_bfloat16"):
+        out = tmp_path / precision
+        argv = ["--checkpoint", str(tiny_checkpoint_2d), "--dataset", f"folder:{root}"]
+        argv += ["--out", str(out), "--no-overlays", "--precision", precision]
+        assert evaluate.main(argv) == 0
+        assert keras.mixed_precision.global_policy().name == "float32"
+        scores[precision] = json.loads((out / "metrics.json").read_text())
+    assert abs(scores["mixed_bfloat16"]["auc"] - scores["float32"]["auc"]) < 0.05
 
 
 def test_model_in_precision_rebuilds_with_the_weights(tiny_checkpoint_2d):
