@@ -73,6 +73,7 @@ from train_scripts.guards import (
     warn,
 )
 from train_scripts.plots import plot_learning_curves
+from train_scripts.precision import add_precision_argument, precision_scope
 from train_scripts.predict import model_for_tiles, parse_size
 from train_scripts.preprocess import Preprocessing, add_preprocess_arguments
 from train_scripts.runs import update_run
@@ -319,6 +320,12 @@ def build_parser(family: str | None = None) -> argparse.ArgumentParser:
         choices=STRATEGIES,
         help="tf.distribute: mirrored (local GPUs), multiworker (TF_CONFIG "
         "cluster); --batch-size is the global batch (train_scripts/distribute.py)",
+    )
+    add_precision_argument(
+        fit,
+        "Keras dtype policy: mixed_* compute in 16 bits with float32 weights, "
+        "outputs and loss (mixed_float16 adds dynamic loss scaling; "
+        "train_scripts/precision.py)",
     )
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument(
@@ -580,9 +587,19 @@ def _two_input_data(
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Trains as ``args`` say; returns a summary (files, split, final scores).
 
+    The model is built, trained and evaluated under the dtype policy of
+    ``--precision`` (recorded in ``run.json``); the global policy is restored
+    afterwards.
+
     Raises:
         ValueError, FileNotFoundError: On a bad option or missing data.
     """
+    with precision_scope(args.precision):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    """The body of :func:`run`, under its dtype policy."""
     check_training_args(args)
     out = check_out_dir(args.out)
     strategy = make_strategy(args.strategy)  # before any other TF operation

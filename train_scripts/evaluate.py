@@ -61,6 +61,7 @@ from train_scripts.plots import (
     save_label_slices,
     save_overlay_figure,
 )
+from train_scripts.precision import model_in_precision, precision_scope
 from train_scripts.predict import (
     add_postprocess_arguments,
     add_tiling_arguments,
@@ -404,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"evaluate scores single-input models; '{args.checkpoint}' has "
                 f"{len(model.inputs)} inputs (predict it with train_scripts.predict)"
             )
+        with precision_scope(args.precision):
+            model = model_in_precision(model, args.precision)
         model = single_output_model(model, settings.get("output"))
         options = inference_options(args, settings, model_rank(model))
         dataset = load_dataset(
@@ -420,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
         tile = options["tile_size"]
         if tile is not None:
             tile = check_tile_size(model, tile)
-        model, tile = model_for_tiles(model, tile)
+        with precision_scope(args.precision):
+            model, tile = model_for_tiles(model, tile)
         evaluate_model(
             model,
             dataset,

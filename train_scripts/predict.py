@@ -12,6 +12,9 @@ flip test-time augmentation) and written to ``--out``:
   (uint8, the input's shape), and ``<name>_overlay.png`` (the slice with the
   most predicted foreground);
 * ``--save-probs`` adds ``<name>_probs.npy`` (float32 probabilities);
+* ``--precision mixed_bfloat16`` (or ``mixed_float16``) predicts with 16-bit
+  arithmetic: the model is rebuilt under that policy from its build record
+  (:mod:`train_scripts.precision`); the probabilities stay float32;
 * ``--rle-csv OUT.csv`` also writes every 2D mask in the SIIM-ACR submission
   format (``ImageId,EncodedPixels``, column-major relative RLE, ``-1`` for
   empty; see :mod:`data_pipelines.rle`); the ``ImageId`` of a DICOM input is
@@ -77,6 +80,11 @@ from train_scripts.guards import (
     warn,
 )
 from train_scripts.plots import overlay, representative_slice
+from train_scripts.precision import (
+    add_precision_argument,
+    model_in_precision,
+    precision_scope,
+)
 from train_scripts.preprocess import (
     Preprocessing,
     add_preprocess_arguments,
@@ -484,6 +492,11 @@ def add_tiling_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_preprocess_arguments(parser, inference=True)
     parser.add_argument("--batch-size", type=int, default=4, help="tiles per pass")
+    add_precision_argument(
+        parser,
+        "dtype policy of the forward passes: a mixed_* policy rebuilds the "
+        "checkpoint's model under it from its build record (float32 outputs)",
+    )
 
 
 def inference_options(args: argparse.Namespace, settings: dict, rank: int) -> dict:
@@ -573,12 +586,14 @@ def main(argv: list[str] | None = None) -> int:
         options = inference_options(args, settings, rank)
         two_inputs = len(model.inputs) == 2
         tile = None
-        if not two_inputs:
-            model = single_output_model(model, settings.get("output"))
-            tile = options["tile_size"]
-            if tile is not None:
-                tile = check_tile_size(model, tile)
-            model, tile = model_for_tiles(model, tile)
+        with precision_scope(args.precision):
+            model = model_in_precision(model, args.precision)
+            if not two_inputs:
+                model = single_output_model(model, settings.get("output"))
+                tile = options["tile_size"]
+                if tile is not None:
+                    tile = check_tile_size(model, tile)
+                model, tile = model_for_tiles(model, tile)
         if options["min_size"] < 0:
             raise ValueError(
                 f"--min-size must be >= 0. Received: {options['min_size']}"

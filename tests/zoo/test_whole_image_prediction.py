@@ -83,3 +83,15 @@ def test_margin_for_non_aligned_tiles_matches_aligned_tiles():
     np.testing.assert_allclose(odd, reference, atol=1e-5)
     with pytest.raises(ValueError, match="margin"):
         predict_tiled(model, image, tile_size=76, margin=(41, 41))
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_batched_tiles_equal_one_tile_per_pass(tta):
+    # 6 tiles: passes of 4 + 2 against 6 passes of 1 (BN in inference mode).
+    keras.utils.set_random_seed(0)
+    model = zoo.unet_padding((32, 32, 1), depth=3, filters=4)
+    image = np.random.default_rng(1).random((53, 40, 1)).astype("float32")
+    batched = predict_tiled(model, image, tta=tta, batch_size=4)
+    single = predict_tiled(model, image, tta=tta, batch_size=1)
+    assert batched.dtype == single.dtype == np.float32
+    assert np.abs(batched - single).max() <= 1e-5

@@ -1,0 +1,216 @@
+"""Shared parts of the throughput benchmarks: machine header, timing, matmul rate,
+and the PyTorch replica of ``zoo.unet_padding`` (the peer of the comparisons).
+
+Used by ``benchmarks/train_throughput.py`` and ``benchmarks/inference_throughput.py``;
+not a script of its own. PyTorch and MONAI are optional (``pip install -e
+".[bench]"``); every function that needs them imports them itself.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import tensorflow as tf  # noqa: E402
+
+PEER_INSTALL = 'pip install -e ".[bench]"'
+# CPU features that decide the float32 / bfloat16 rates of oneDNN kernels.
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
+
+
+def has_module(name: str) -> bool:
+    """Whether ``name`` can be imported (without importing it)."""
+    return importlib.util.find_spec(name) is not None
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's ``/proc/cpuinfo`` entries (empty off Linux)."""
+    info: dict[str, str] = {}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return info
+    for line in text.split("\n\n")[0].splitlines():
+        key, _, value = line.partition(":")
+        info[key.strip()] = value.strip()
+    return info
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_lines(title: str) -> list[str]:
+    """Markdown heading and bullet lines: CPU, its flags, GPUs, library versions."""
+    info = _cpuinfo()
+    flags = set(info.get("flags", "").split())
+    shown = [f for f in CPU_FLAGS if f in flags] or ["none of " + ", ".join(CPU_FLAGS)]
+    gpus = [
+        tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+        for gpu in tf.config.list_physical_devices("GPU")
+    ]
+    versions = {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": _version("keras"),
+        "torch": _version("torch") if has_module("torch") else "not installed",
+        "monai": _version("monai") if has_module("monai") else "not installed",
+    }
+    return [
+        f"## {title}",
+        "",
+        f"- CPU: {info.get('model name', platform.processor() or 'unknown')} "
+        f"({os.cpu_count()} logical cores)",
+        f"- CPU flags: {', '.join(shown)}",
+        f"- GPU: {', '.join(gpus) if gpus else 'none (TensorFlow sees no GPU)'}",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+        "",
+    ]
+
+
+def median_seconds(fn: Callable[[], object], *, warmup: int, repeats: int) -> float:
+    """Median wall time of ``repeats`` calls of ``fn`` after ``warmup`` calls.
+
+    ``fn`` must return only when its work is done (a host copy of a result).
+    """
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_gflops(n: int = 2048, *, repeats: int = 5) -> float:
+    """float32 ``tf.linalg.matmul`` rate of an ``n x n`` product, GFLOP/s.
+
+    ``2 n^3`` FLOPs per product, median of ``repeats`` after one warm-up, on
+    TensorFlow's default device (the GPU when there is one).
+    """
+    rng = tf.random.Generator.from_seed(0)
+    a = rng.normal((n, n), dtype=tf.float32)
+    b = rng.normal((n, n), dtype=tf.float32)
+
+    def product() -> None:
+        tf.linalg.matmul(a, b)[0, 0].numpy()
+
+    return 2 * n**3 / median_seconds(product, warmup=1, repeats=repeats) / 1e9
+
+
+def ratio(ours: float | None, theirs: float | None) -> str:
+    """``ours / theirs`` as ``"1.23x"``, or a dash when either is missing."""
+    if not ours or not theirs:
+        return "—"
+    return f"{ours / theirs:.2f}x"
+
+
+def torch_device() -> str:
+    """``"cuda"`` when PyTorch sees a GPU, else ``"cpu"``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def torch_sync() -> None:
+    """Waits for queued GPU work (no-op on the CPU)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def torch_unet(*, depth: int, filters: int, in_channels: int = 1, n_classes: int = 1):
+    """PyTorch replica of ``zoo.unet_padding(..., depth, filters)`` (norm "batch").
+
+    The same layers in the same order: per level 2 x (Conv 3x3 "same" with bias
+    -> BatchNorm (momentum 0.9 in Keras' convention, eps 1e-3) -> ReLU); 2x2 max
+    pooling; up-convolution = nearest x2 up-sampling -> Conv 2x2 "same" (padded
+    after, as TensorFlow) -> ReLU; concatenation ``[up, skip]``; a 1x1 conv and
+    a sigmoid. Channels-first ``(B, C, H, W)``.
+
+    Returns:
+        A ``torch.nn.Module`` whose trainable parameter count equals the Keras
+        model's trainable count (1,927,841 at depth 4, filters 32, 1 channel).
+    """
+    import torch
+    from torch import nn
+
+    def block(c_in: int, c_out: int) -> nn.Sequential:
+        return nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, padding=1),
+            nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, padding=1),
+            nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.1),
+            nn.ReLU(inplace=True),
+        )
+
+    widths = [filters * 2**level for level in range(depth)]
+
+    class UNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pool = nn.MaxPool2d(2)
+            self.encoders = nn.ModuleList(
+                block(in_channels if level == 0 else widths[level - 1], widths[level])
+                for level in range(depth)
+            )
+            self.ups = nn.ModuleList(
+                nn.Sequential(
+                    nn.Upsample(scale_factor=2, mode="nearest"),
+                    nn.ZeroPad2d((0, 1, 0, 1)),  # TensorFlow's "same" for k = 2
+                    nn.Conv2d(widths[level + 1], widths[level], 2),
+                    nn.ReLU(inplace=True),
+                )
+                for level in range(depth - 1)
+            )
+            self.decoders = nn.ModuleList(
+                block(2 * widths[level], widths[level]) for level in range(depth - 1)
+            )
+            self.head = nn.Conv2d(widths[0], n_classes, 1)
+
+        def forward(self, x):
+            skips = []
+            for level, encoder in enumerate(self.encoders):
+                x = encoder(self.pool(x) if level else x)
+                skips.append(x)
+            for level in range(depth - 2, -1, -1):
+                x = torch.cat([self.ups[level](x), skips[level]], dim=1)
+                x = self.decoders[level](x)
+            return torch.sigmoid(self.head(x))
+
+    return UNet()
+
+
+def torch_params(module) -> int:
+    """Trainable parameters of a ``torch.nn.Module``."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def torch_bce_dice(probs, target):
+    """``losses.bce_dice`` in PyTorch: per-sample BCE + (1 - soft Dice, smooth 1)."""
+    import torch
+
+    axes = tuple(range(2, probs.ndim))
+    bce = torch.nn.functional.binary_cross_entropy(probs, target)
+    intersection = (probs * target).sum(dim=axes)
+    total = probs.sum(dim=axes) + target.sum(dim=axes)
+    dice = (2 * intersection + 1.0) / (total + 1.0)
+    return bce + (1.0 - dice).mean()

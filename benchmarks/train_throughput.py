@@ -1,0 +1,297 @@
+"""Training throughput of zoo models: float32, float32 + XLA, mixed_bfloat16, and
+the same 2D U-Net in PyTorch (eager and ``torch.compile``) when it is installed.
+
+Each setting trains through ``model.fit`` (the trainer's path) on one cached
+in-memory batch repeated by ``tf.data``, with Adam and ``losses.get("bce_dice")``;
+warm-up steps (tracing, XLA compilation) are excluded and the step time is the
+median of several timed ``fit`` calls. The achieved rate is compared with a
+float32 ``tf.linalg.matmul`` measured in the same run. Prints a markdown table
+headed by the machine and library versions.
+
+Usage::
+
+    python benchmarks/train_throughput.py            # full sizes (a GPU run)
+    python benchmarks/train_throughput.py --quick    # tiny models, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import losses  # noqa: E402
+import zoo  # noqa: E402
+from benchmarks.model_cost import model_flops  # noqa: E402
+from benchmarks.throughput_common import (  # noqa: E402
+    PEER_INSTALL,
+    has_module,
+    machine_lines,
+    matmul_gflops,
+    median_seconds,
+    ratio,
+    torch_bce_dice,
+    torch_device,
+    torch_params,
+    torch_sync,
+    torch_unet,
+)
+from train_scripts.precision import precision_scope  # noqa: E402
+
+# (label, precision, jit_compile) of each Keras setting.
+SETTINGS = (
+    ("float32", "float32", False),
+    ("float32 + XLA", "float32", True),
+    ("mixed_bfloat16", "mixed_bfloat16", False),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One model at one input size and batch."""
+
+    label: str
+    key: str
+    input_shape: tuple[int, ...]
+    kwargs: dict[str, Any]
+    batch: int
+
+
+def cases(quick: bool) -> list[Case]:
+    """The benchmarked models: full sizes, or the registry's tiny ones."""
+    if quick:
+        return [
+            Case(
+                "unet_padding",
+                "unet_padding",
+                (32, 32, 1),
+                {"depth": 2, "filters": 4},
+                2,
+            ),
+            *(
+                Case(key, key, zoo.spec(key).tiny["input_shape"], _tiny_kwargs(key), 2)
+                for key in ("sa_unet", "unet3d", "vnet_3d", "vnet3d")
+            ),
+        ]
+    return [
+        Case(
+            "unet_padding",
+            "unet_padding",
+            (256, 256, 1),
+            {"depth": 4, "filters": 32},
+            4,
+        ),
+        Case("sa_unet (DRIVE patches)", "sa_unet", (64, 64, 3), {"filters": 16}, 32),
+        Case("unet3d", "unet3d", (64, 64, 64, 1), {}, 2),
+        Case("vnet_3d", "vnet_3d", (64, 64, 64, 1), {}, 2),
+        Case("vnet3d", "vnet3d", (64, 64, 64, 1), {}, 2),
+    ]
+
+
+def _tiny_kwargs(key: str) -> dict[str, Any]:
+    return {k: v for k, v in zoo.spec(key).tiny.items() if k != "input_shape"}
+
+
+def _batch(shape: tuple[int, ...], batch: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, *shape), dtype=np.float32)
+    y = (rng.random((batch, *shape[:-1], 1)) > 0.5).astype(np.float32)
+    return x, y
+
+
+def keras_step(
+    case: Case, precision: str, xla: bool, *, warmup: int, repeats: int, steps: int
+) -> tuple[float, int, int]:
+    """Median seconds per training step, trainable params, forward FLOPs/sample."""
+    keras.backend.clear_session()
+    with precision_scope(precision):
+        model = zoo.get(case.key)(case.input_shape, **case.kwargs)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=losses.get("bce_dice"),
+        jit_compile=xla,
+    )
+    dataset = tf.data.Dataset.from_tensors(_batch(case.input_shape, case.batch))
+    dataset = dataset.repeat()
+
+    def fit(n: int) -> None:
+        model.fit(dataset, epochs=1, steps_per_epoch=n, shuffle=False, verbose=0)
+
+    fit(warmup)
+    seconds = median_seconds(lambda: fit(steps), warmup=0, repeats=repeats)
+    params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    return seconds / steps, params, model_flops(model)
+
+
+def torch_steps(
+    case: Case, modes: tuple[str, ...], *, warmup: int, repeats: int, steps: int
+) -> tuple[int, dict[str, float | str]]:
+    """The PyTorch replica's trainable params and seconds per step (or an error).
+
+    ``modes`` holds ``"eager"`` and/or ``"torch.compile"``; a failed
+    compilation (no C++ compiler for the CPU backend, say) gives its error
+    message instead of a time.
+    """
+    import torch
+
+    device = torch_device()
+    channels = case.input_shape[-1]
+    x, y = _batch(case.input_shape, case.batch)
+    x = torch.from_numpy(np.moveaxis(x, -1, 1).copy()).to(device)
+    y = torch.from_numpy(np.moveaxis(y, -1, 1).copy()).to(device)
+    results: dict[str, float | str] = {}
+    params = 0
+    for mode in modes:
+        torch.manual_seed(0)
+        model = torch_unet(in_channels=channels, **case.kwargs).to(device).train()
+        params = torch_params(model)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        forward = torch.compile(model) if mode == "torch.compile" else model
+
+        def run(n: int, forward=forward, optimizer=optimizer) -> None:
+            for _ in range(n):
+                optimizer.zero_grad(set_to_none=True)
+                loss = torch_bce_dice(forward(x), y)
+                loss.backward()
+                optimizer.step()
+            loss.item()
+            torch_sync()
+
+        try:
+            run(warmup)
+        except Exception as err:  # noqa: BLE001 - inductor/compiler errors vary
+            results[mode] = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
+            continue
+        results[mode] = (
+            median_seconds(lambda run=run: run(steps), warmup=0, repeats=repeats)
+            / steps
+        )
+    return params, results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the benchmark and prints the tables; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke test: tiny models, one timed step; every setting for the 2D "
+        "U-Net only, float32 for the others; no torch.compile",
+    )
+    args = parser.parse_args(argv)
+    warmup, repeats, steps = (1, 2, 1) if args.quick else (3, 5, 20)
+    start = time.perf_counter()
+    print("\n".join(machine_lines("Training throughput")))
+    matmul = matmul_gflops(512 if args.quick else 2048, repeats=2 if args.quick else 5)
+    print(f"float32 matmul ({512 if args.quick else 2048}²): {matmul:,.0f} GFLOP/s\n")
+    print(
+        "| model | input | batch | trainable params | setting | step (ms) "
+        "| samples/s | GFLOP/s | of f32 matmul |"
+    )
+    print("|---|---|---:|---:|---|---:|---:|---:|---:|")
+    rates: dict[tuple[str, str], float] = {}
+    failures = []
+    for index, case in enumerate(cases(args.quick)):
+        shape = "x".join(str(s) for s in case.input_shape)
+        settings = SETTINGS[:1] if args.quick and index else SETTINGS
+        for label, precision, xla in settings:
+            try:
+                step, params, flops = keras_step(
+                    case, precision, xla, warmup=warmup, repeats=repeats, steps=steps
+                )
+            except Exception as err:  # noqa: BLE001 - report and go on
+                failures.append(f"{case.label}, {label}: {type(err).__name__}: {err}")
+                print(
+                    f"| {case.label} | {shape} | {case.batch} | — | {label} | failed "
+                    f"({len(failures)}) | — | — | — |"
+                )
+                continue
+            rate = case.batch / step
+            rates[(case.label, label)] = rate
+            achieved = 3 * flops * case.batch / step / 1e9
+            print(
+                f"| {case.label} | {shape} | {case.batch} | {params:,} | {label} "
+                f"| {step * 1e3:,.1f} | {rate:,.1f} | {achieved:,.1f} "
+                f"| {achieved / matmul:.1%} |",
+                flush=True,
+            )
+    print(
+        "\nsamples = images (2D) or volumes (3D). FLOPs: analytic forward FLOPs of "
+        "benchmarks/model_cost.py (multiply-add = 2, convolutions only), x3 for a "
+        "training step (forward + two backward products), x batch; the fraction is "
+        "of the float32 matmul rate above, also for mixed_bfloat16. float32 is "
+        '`jit_compile=False`; the trainer\'s default `jit_compile="auto"` is XLA on '
+        "a GPU and off on a CPU. Step: median of "
+        f"{repeats} `model.fit` calls of {steps} step(s) after {warmup} warm-up "
+        "step(s), each call's own overhead included."
+    )
+    for i, failure in enumerate(failures, start=1):
+        print(f"({i}) {failure}")
+    modes = ("eager",) if args.quick else ("eager", "torch.compile")
+    _peer(
+        cases(args.quick)[0], rates, modes, warmup=warmup, repeats=repeats, steps=steps
+    )
+    print(f"\n(benchmark wall time {time.perf_counter() - start:,.0f} s)")
+    return 0
+
+
+def _peer(
+    case: Case,
+    rates: dict,
+    modes: tuple[str, ...],
+    *,
+    warmup: int,
+    repeats: int,
+    steps: int,
+) -> None:
+    """The PyTorch table for the 2D U-Net, or a line saying it was skipped."""
+    if not has_module("torch"):
+        print(
+            "\nPyTorch peer columns skipped: torch is not installed "
+            f"(install it with `{PEER_INSTALL}`)."
+        )
+        return
+    params, results = torch_steps(
+        case, modes, warmup=warmup, repeats=repeats, steps=steps
+    )
+    keras_params = zoo.get(case.key)(case.input_shape, **case.kwargs)
+    expected = sum(int(np.prod(w.shape)) for w in keras_params.trainable_weights)
+    if params != expected:
+        raise RuntimeError(
+            f"The PyTorch replica has {params:,} trainable parameters, "
+            f"{case.key} {expected:,}: the replica is not the same network"
+        )
+    print(
+        f"\nPyTorch replica of {case.label} ({params:,} trainable parameters, equal "
+        f"to Keras), device {torch_device()}, batch {case.batch}, Adam, BCE + Dice; "
+        "ratios are Keras samples/s ÷ PyTorch samples/s (> 1: Keras faster)."
+    )
+    labels = [label for label, _, _ in SETTINGS]
+    print(
+        "\n| PyTorch | step (ms) | samples/s | "
+        + " | ".join(f"{label} ÷ this" for label in labels)
+        + " |"
+    )
+    print("|---|---:|---:|" + "---:|" * len(labels))
+    for mode, value in results.items():
+        if isinstance(value, str):
+            print(f"| {mode} | failed: {value} | — |" + " — |" * len(labels))
+            continue
+        rate = case.batch / value
+        cells = " | ".join(
+            ratio(rates.get((case.label, label)), rate) for label in labels
+        )
+        print(f"| {mode} | {value * 1e3:,.1f} | {rate:,.1f} | {cells} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The throughput benchmarks run (--quick) and print their tables; the PyTorch
+replica is the same network as zoo.unet_padding. No timing value is checked."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from tests.conftest import REPO_ROOT
+
+
+def _script(name: str):
+    path = REPO_ROOT / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rows(text: str, header: str) -> list[list[str]]:
+    """Cells of the markdown table whose header starts with ``header``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def _number(cell: str) -> float:
+    return float(cell.replace(",", ""))
+
+
+def _check_header(text: str, title: str) -> None:
+    assert text.startswith(f"## {title}")
+    assert re.search(r"^- CPU: .+", text, re.M)
+    assert re.search(r"^- CPU flags: ", text, re.M)
+    assert re.search(r"^- GPU: ", text, re.M)
+    versions = re.search(r"^- versions: (.+)$", text, re.M).group(1)
+    for library in ("python", "tensorflow", "keras", "torch", "monai"):
+        assert library in versions
+
+
+@pytest.mark.slow
+def test_train_throughput_quick_prints_its_table(capsys):
+    assert _script("train_throughput").main(["--quick"]) == 0
+    text = capsys.readouterr().out
+    _check_header(text, "Training throughput")
+    rows = _rows(text, "| model |")
+    assert {row[0] for row in rows} == {
+        "unet_padding",
+        "sa_unet",
+        "unet3d",
+        "vnet_3d",
+        "vnet3d",
+    }
+    settings = [row[4] for row in rows if row[0] == "unet_padding"]
+    assert settings == ["float32", "float32 + XLA", "mixed_bfloat16"]
+    for row in rows:
+        assert _number(row[6]) > 0 and row[8].endswith("%")  # samples/s, fraction
+    if importlib.util.find_spec("torch") is None:
+        assert 'pip install -e ".[bench]"' in text
+    else:
+        peer = _rows(text, "| PyTorch |")
+        assert [row[0] for row in peer] == ["eager"] and _number(peer[0][2]) > 0
+        assert peer[0][3].endswith("x")
+
+
+@pytest.mark.slow
+def test_inference_throughput_quick_prints_its_table(capsys):
+    assert _script("inference_throughput").main(["--quick"]) == 0
+    text = capsys.readouterr().out
+    _check_header(text, "Inference throughput")
+    rows = _rows(text, "| case |")
+    assert [(row[0], row[5], row[6]) for row in rows] == [
+        ("unet_padding 2D", "float32", "off"),
+        ("unet_padding 2D", "mixed_bfloat16", "off"),
+        ("unet_padding 2D", "float32", "4 flips"),
+        ("unet_padding 2D", "mixed_bfloat16", "4 flips"),
+        ("unet3d", "float32", "off"),
+        ("unet3d", "mixed_bfloat16", "off"),
+    ]
+    for row in rows:
+        assert _number(row[7]) > 0 and _number(row[8]) > 0
+    peer = all(importlib.util.find_spec(m) for m in ("torch", "monai"))
+    if peer:
+        assert all(row[10].endswith("x") for row in rows[:4])
+    else:
+        assert 'pip install -e ".[bench]"' in text
+
+
+def _copy_weights(model: keras.Model, replica, depth: int) -> None:
+    """Keras weights into the PyTorch replica, layer by layer (by name)."""
+    import torch
+
+    pairs = []
+    for level in range(depth):
+        pairs += _block_pairs(f"enc{level}", replica.encoders[level])
+    for level in range(depth - 1):
+        pairs.append((f"up{level}_conv", replica.ups[level][2]))
+        pairs += _block_pairs(f"dec{level}", replica.decoders[level])
+    pairs.append(("head_conv", replica.head))
+    assert len(pairs) == sum(1 for layer in model.layers if layer.weights)
+    with torch.no_grad():
+        for name, module in pairs:
+            weights = model.get_layer(f"{model.name}_{name}").get_weights()
+            if isinstance(module, torch.nn.Conv2d):
+                module.weight.copy_(
+                    torch.from_numpy(weights[0].transpose(3, 2, 0, 1).copy())
+                )
+                module.bias.copy_(torch.from_numpy(weights[1]))
+            else:
+                for tensor, value in zip(
+                    (
+                        module.weight,
+                        module.bias,
+                        module.running_mean,
+                        module.running_var,
+                    ),
+                    weights,
+                    strict=True,
+                ):
+                    tensor.copy_(torch.from_numpy(value))
+
+
+def _block_pairs(prefix: str, block) -> list:
+    return [
+        (f"{prefix}_0_conv", block[0]),
+        (f"{prefix}_0_bn", block[1]),
+        (f"{prefix}_1_conv", block[3]),
+        (f"{prefix}_1_bn", block[4]),
+    ]
+
+
+def test_pytorch_replica_is_the_same_network():
+    torch = pytest.importorskip("torch")
+    common = _script("throughput_common")
+    keras.utils.set_random_seed(0)
+    model = zoo.unet_padding((32, 32, 1), depth=3, filters=4)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:  # moving statistics away from (0, 1)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            mean, var = layer.moving_mean, layer.moving_variance
+            mean.assign(rng.normal(0, 0.1, mean.shape).astype("float32"))
+            var.assign(rng.uniform(0.5, 1.5, var.shape).astype("float32"))
+    replica = common.torch_unet(depth=3, filters=4).eval()
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert common.torch_params(replica) == trainable
+    _copy_weights(model, replica, depth=3)
+    x = rng.random((2, 32, 32, 1), dtype=np.float32)
+    expected = keras.ops.convert_to_numpy(model(x, training=False))
+    with torch.no_grad():
+        got = replica(torch.from_numpy(np.moveaxis(x, -1, 1).copy())).numpy()
+    np.testing.assert_allclose(np.moveaxis(got, 1, -1), expected, atol=1e-5)
+
+
+def test_full_size_replica_has_the_keras_parameter_count():
+    pytest.importorskip("torch")
+    common = _script("throughput_common")
+    model = zoo.unet_padding((256, 256, 1), depth=4, filters=32)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == 1_927_841
+    assert common.torch_params(common.torch_unet(depth=4, filters=32)) == trainable
