@@ -33,6 +33,7 @@ from zoo.registry import rebuild
 
 __all__ = [
     "TileBlender",
+    "average_models",
     "tile_starts",
     "gaussian_weights",
     "predict_mask",
@@ -41,6 +42,57 @@ __all__ = [
     "tile_geometry",
     "with_input_size",
 ]
+
+
+def average_models(
+    models: Sequence[keras.Model], name: str = "ensemble"
+) -> keras.Model:
+    """One model whose output is the mean of ``models``' outputs (an ensemble).
+
+    The members keep their weights and run side by side on the same input, so
+    seed or snapshot ensembles save, reload and predict as a single model
+    (``.h5`` or ``.keras``, plain Keras layers only).
+
+    Args:
+        models: Two or more single-input, single-output models with the same
+            input and output shapes (spatial sizes may be None).
+        name: Name of the ensemble model. Defaults to "ensemble".
+
+    Returns:
+        A model mapping ``(batch, *spatial, C)`` to the members' mean output.
+
+    Raises:
+        ValueError: If fewer than two models are given or their shapes differ.
+    """
+    models = list(models)
+    if len(models) < 2:
+        raise ValueError(
+            f"An ensemble needs at least 2 models. Received: {len(models)}"
+        )
+    for model in models:
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            raise ValueError(
+                f"Ensemble members need one input and one output; '{model.name}' has "
+                f"{len(model.inputs)} inputs and {len(model.outputs)} outputs"
+            )
+        for what in ("input_shape", "output_shape"):
+            if getattr(model, what) != getattr(models[0], what):
+                raise ValueError(
+                    f"Ensemble members differ in {what}: '{models[0].name}' has "
+                    f"{getattr(models[0], what)}, '{model.name}' has "
+                    f"{getattr(model, what)}"
+                )
+    names = [m.name for m in models]
+    if len(set(names)) < len(names):  # Keras needs unique layer names
+        models = [
+            keras.Model(m.inputs[0], m.outputs[0], name=f"{m.name}_{i}")
+            for i, m in enumerate(models)
+        ]
+    inputs = keras.Input(models[0].input_shape[1:], name=f"{name}_input")
+    outputs = keras.layers.Average(name=f"{name}_mean", dtype="float32")(
+        [m(inputs) for m in models]
+    )
+    return keras.Model(inputs, outputs, name=name)
 
 
 def gaussian_weights(size: Sequence[int], sigma_scale: float = 0.125) -> np.ndarray:

@@ -6,9 +6,12 @@ import keras
 import numpy as np
 import pytest
 
+import zoo
 from data_pipelines.readers import load_drive
+from train_scripts.preprocess import Preprocessing
 from train_scripts.recipes import drive
-from zoo.settings import read_settings
+from train_scripts.runs import write_run
+from zoo.settings import read_settings, write_settings
 
 
 @pytest.mark.slow
@@ -134,3 +137,51 @@ def test_recipe_calibrates_on_training_images_only(shared_data, tmp_path, monkey
     assert settings["min_size"] == run["min_size"] in drive.MIN_SIZES
     rows = run["validation"]["per_image"]
     assert rows[0]["components_true"] >= 1 and rows[0]["components_pred"] >= 0
+
+
+def _tiny_member(folder, seed, channels="green", clahe=True):
+    """A tiny recipe run folder: last.h5 with its settings and a run.json."""
+    keras.utils.set_random_seed(seed)
+    folder.mkdir()
+    model = zoo.sa_unet((None, None, 1), 1, filters=4, depth=2)
+    model.save(folder / "last.h5")
+    pre = Preprocessing(channels=channels, clahe=clahe)
+    write_settings(
+        folder / "last.h5",
+        drive.inference_settings(0.5, tta=False, filters=4, preprocess=pre),
+    )
+    write_run(
+        folder,
+        {
+            "config": {"seed": seed},
+            "train_seconds": 10.0,
+            "train_images": ["21"],
+            "val_images": ["40"],
+        },
+    )
+    return model
+
+
+@pytest.mark.slow
+def test_ensemble_of_runs_is_one_calibrated_checkpoint(shared_data, tmp_path):
+    members = [_tiny_member(tmp_path / f"m{s}", s) for s in (0, 1)]
+    out = tmp_path / "ensemble"
+    argv = [
+        "--data-root", str(shared_data / "drive"), "--out", str(out), "--n-val", "1",
+        "--calibration-images", "1", "--no-tta", "--channels", "green", "--clahe",
+        "--ensemble", str(tmp_path / "m0"), str(tmp_path / "m1"),
+    ]  # fmt: skip
+    run = drive.main(argv)
+    model = keras.models.load_model(out / "last.h5")
+    x = np.random.default_rng(0).random((1, 32, 32, 1)).astype("float32")
+    want = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, atol=1e-6)
+    assert run["model"]["ensemble_of"] == [str(tmp_path / "m0"), str(tmp_path / "m1")]
+    assert run["train_seconds"] == 20.0
+    settings = read_settings(out / "last.h5")
+    assert settings["threshold"] == run["threshold"] and settings["clahe"] is True
+    # Members trained on other input are refused by name.
+    _tiny_member(tmp_path / "rgb", 2, channels="green", clahe=False)
+    bad = [*argv[:-3], "--ensemble", str(tmp_path / "m0"), str(tmp_path / "rgb")]
+    with pytest.raises(ValueError, match=r"rgb.last\.h5' was trained with"):
+        drive.main(bad)

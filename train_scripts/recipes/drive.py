@@ -45,8 +45,8 @@ from train_scripts.plots import plot_learning_curves, save_overlay_figure
 from train_scripts.preprocess import CHANNELS, Preprocessing
 from train_scripts.runs import library_versions, read_run, write_run
 from train_scripts.trainer import train
-from zoo.inference import predict_tiled
-from zoo.settings import update_settings
+from zoo.inference import average_models, predict_tiled
+from zoo.settings import read_settings, update_settings
 
 #: Tile size and overlap of the recipe's whole-image prediction.
 TILE_SIZE = (128, 128)
@@ -263,6 +263,15 @@ def main(argv: list[str] | None = None) -> dict:
         help="skip training: calibrate and evaluate the existing checkpoint in OUT",
     )
     parser.add_argument(
+        "--ensemble",
+        nargs="+",
+        metavar="RUN",
+        default=None,
+        help="skip training: average the --checkpoint models of these recipe run "
+        "folders (trained with the same --channels/--clahe) into OUT, then "
+        "calibrate and evaluate the ensemble",
+    )
+    parser.add_argument(
         "--no-tta", action="store_true", help="no flip TTA at evaluation"
     )
     args = parser.parse_args(argv)
@@ -317,7 +326,9 @@ def main(argv: list[str] | None = None) -> dict:
         seed=args.seed + 1,
     ).cache()
 
-    if args.evaluate_only:
+    if args.ensemble:
+        run = _ensemble(args, out)
+    elif args.evaluate_only:
         run = read_run(out)
     else:
         run = _train(args, train_ds, val_ds, out)
@@ -368,6 +379,50 @@ def main(argv: list[str] | None = None) -> dict:
     )
     print(json.dumps(run["validation"]["mean"], indent=2))
     return run
+
+
+def _ensemble(args, out: Path) -> dict:
+    """Averages the members' checkpoints into ``OUT``; returns the run record.
+
+    Raises:
+        ValueError: If a member's checkpoint is missing or was trained with
+            other input preprocessing than ``--channels``/``--clahe``.
+    """
+    wanted = Preprocessing(channels=args.channels, clahe=args.clahe).settings()
+    members, records = [], []
+    for folder in map(Path, args.ensemble):
+        path = folder / f"{args.checkpoint}.h5"
+        if not path.is_file():
+            raise ValueError(f"Ensemble member '{path}' does not exist")
+        stored = read_settings(path)
+        got = {k: stored.get(k) for k in ("channels", "clahe")}
+        if got != {k: wanted[k] for k in got}:
+            raise ValueError(
+                f"Ensemble member '{path}' was trained with {got}; this run asks "
+                f"for channels={args.channels!r}, clahe={args.clahe}"
+            )
+        members.append(keras.models.load_model(path))
+        records.append(read_run(folder))
+    model = average_models(members, name="sa_unet_ensemble")
+    model.save(out / f"{args.checkpoint}.h5")
+    return {
+        "recipe": "drive",
+        "config": vars(args),
+        "model": {
+            "name": "sa_unet",
+            "kwargs": {"filters": args.filters},
+            "params": model.count_params(),
+            "ensemble_of": [str(f) for f in args.ensemble],
+        },
+        "members": [
+            {k: r.get(k) for k in ("config", "epochs_run", "train_seconds")}
+            for r in records
+        ],
+        "train_seconds": round(sum(r.get("train_seconds", 0.0) for r in records), 1),
+        "train_images": records[0].get("train_images"),
+        "val_images": records[0].get("val_images"),
+        "versions": library_versions(),
+    }
 
 
 def _train(args, train_ds, val_ds, out: Path) -> dict:
