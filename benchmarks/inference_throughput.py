@@ -162,8 +162,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="tiny images and models, one timed call"
     )
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=PRECISIONS,
+        default=list(PRECISIONS),
+        help="precisions to time (default: all; float16 is emulated, slowly, on CPUs)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed calls per row (5)"
+    )
+    parser.add_argument(
+        "--no-3d", action="store_true", help="skip the 3D whole-volume case"
+    )
     args = parser.parse_args(argv)
     warmup, repeats = (1, 1) if args.quick else (1, 5)
+    repeats = args.repeats or repeats
     start = time.perf_counter()
     print("\n".join(machine_lines("Inference throughput (tiled, whole image)")))
     peer = has_module("torch") and has_module("monai")
@@ -174,11 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---:|---:|---|---|---:|---:|---:|---:|")
     for case in cases(args.quick):
         rank = len(case.image) - 1
+        if args.no_3d and rank == 3:
+            continue
         monai_rate = None
         if peer and rank == 2:
             seconds, torch_count = monai_seconds(case, warmup=warmup, repeats=repeats)
             monai_rate = 1 / seconds
-        for precision in PRECISIONS:
+        for precision in args.precisions:
             seconds, params = keras_seconds(
                 case, precision, warmup=warmup, repeats=repeats
             )

@@ -187,8 +187,38 @@ def main(argv: list[str] | None = None) -> int:
         help="a smoke test: tiny models, one timed step; every setting for the 2D "
         "U-Net only, float32 for the others; no torch.compile",
     )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=None,
+        metavar="KEY",
+        help="only these registry keys (default: all of the table; the PyTorch "
+        "peer runs when unet_padding is among them)",
+    )
+    parser.add_argument(
+        "--steps", type=int, default=None, help="steps per timed fit call (20)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed fit calls per setting (5)"
+    )
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        choices=[label for label, _, _ in SETTINGS],
+        default=None,
+        help="Keras settings to time (default: all)",
+    )
     args = parser.parse_args(argv)
     warmup, repeats, steps = (1, 2, 1) if args.quick else (3, 5, 20)
+    repeats, steps = args.repeats or repeats, args.steps or steps
+    chosen = [
+        case
+        for case in cases(args.quick)
+        if args.models is None or case.key in args.models
+    ]
+    keras_settings = [
+        s for s in SETTINGS if args.settings in (None, []) or s[0] in args.settings
+    ]
     start = time.perf_counter()
     print("\n".join(machine_lines("Training throughput")))
     matmul = matmul_gflops(512 if args.quick else 2048, repeats=2 if args.quick else 5)
@@ -200,9 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---:|---:|---|---:|---:|---:|---:|")
     rates: dict[tuple[str, str], float] = {}
     failures = []
-    for index, case in enumerate(cases(args.quick)):
+    for index, case in enumerate(chosen):
         shape = "x".join(str(s) for s in case.input_shape)
-        settings = SETTINGS[:1] if args.quick and index else SETTINGS
+        settings = keras_settings[:1] if args.quick and index else keras_settings
         for label, precision, xla in settings:
             try:
                 step, params, flops = keras_step(
@@ -237,9 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     for i, failure in enumerate(failures, start=1):
         print(f"({i}) {failure}")
     modes = ("eager",) if args.quick else ("eager", "torch.compile")
-    _peer(
-        cases(args.quick)[0], rates, modes, warmup=warmup, repeats=repeats, steps=steps
-    )
+    if chosen and chosen[0].key == "unet_padding":
+        _peer(chosen[0], rates, modes, warmup=warmup, repeats=repeats, steps=steps)
     print(f"\n(benchmark wall time {time.perf_counter() - start:,.0f} s)")
     return 0
 
