@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["postprocess_mask"]
+__all__ = ["postprocess_mask", "suppress_removed"]
 
 
 def _filter_binary(
@@ -71,3 +71,37 @@ def postprocess_mask(
         binary = mask == value
         out[binary & ~_filter_binary(binary, int(min_size), largest_component)] = 0
     return out
+
+
+def suppress_removed(
+    probs: np.ndarray,
+    threshold: float,
+    *,
+    min_size: int = 0,
+    largest_component: bool = False,
+    region: np.ndarray | None = None,
+) -> np.ndarray:
+    """Probabilities with the pixels that :func:`postprocess_mask` removes set to 0.
+
+    The components are those of ``probs > threshold`` (inside ``region`` when
+    given). Only the removed pixels change, so the ranking of the other
+    probabilities (and with it an AUC) stays as predicted.
+
+    Args:
+        probs: ``(*spatial)`` foreground probabilities.
+        threshold: Foreground threshold.
+        min_size: As :func:`postprocess_mask`. Defaults to 0.
+        largest_component: As :func:`postprocess_mask`. Defaults to False.
+        region: Optional boolean ``(*spatial)`` region (a FOV) outside which
+            nothing counts as detected. Defaults to None (everywhere).
+
+    Returns:
+        ``probs`` with the removed pixels zeroed, same shape and dtype.
+    """
+    detected = probs > threshold
+    if region is not None:
+        detected &= region
+    kept = postprocess_mask(
+        detected, min_size=min_size, largest_component=largest_component
+    )
+    return np.where(detected & ~kept, 0.0, probs).astype(probs.dtype)

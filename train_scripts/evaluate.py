@@ -51,7 +51,7 @@ import keras
 import numpy as np
 from scipy import ndimage
 
-from data_pipelines.postprocess import postprocess_mask
+from data_pipelines.postprocess import postprocess_mask, suppress_removed
 from losses import evaluation
 from train_scripts.data import ImageSet, in_model_layout, load_dataset, parse_names
 from train_scripts.guards import check_out_dir, check_tile_size
@@ -254,11 +254,9 @@ def evaluate_model(
         truth = foreground(mask) if mask.shape[-1] > 1 else mask[..., 0]
         fg = foreground(probs)
         if min_size or largest_component:
-            detected = fg > threshold
-            kept = postprocess_mask(
-                detected, min_size=min_size, largest_component=largest_component
+            fg = suppress_removed(
+                fg, threshold, min_size=min_size, largest_component=largest_component
             )
-            fg = np.where(detected & ~kept, 0.0, fg)  # only removed pixels change
         fov = None if dataset.fov is None else dataset.fov[i][..., 0]
         spacing = None if dataset.spacing is None else dataset.spacing[i]
         scores = score_image(truth, fg, threshold=threshold, fov=fov, spacing=spacing)
@@ -405,8 +403,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"evaluate scores single-input models; '{args.checkpoint}' has "
                 f"{len(model.inputs)} inputs (predict it with train_scripts.predict)"
             )
-        with precision_scope(args.precision):
-            model = model_in_precision(model, args.precision)
+        model = model_in_precision(model, args.precision)
         model = single_output_model(model, settings.get("output"))
         options = inference_options(args, settings, model_rank(model))
         dataset = load_dataset(

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import zoo
+from data_pipelines.postprocess import suppress_removed
 from data_pipelines.readers import load_drive
 from train_scripts.preprocess import Preprocessing
 from train_scripts.recipes import drive
@@ -99,12 +100,14 @@ def test_min_size_is_calibrated_and_removes_exactly_the_small_components():
     probs[20, 20] = 0.3  # below the threshold: never touched
     assert drive.calibrate_min_size(*_one_image(probs, truth), 0.5) == 10
     fov = np.ones((40, 40), bool)
-    kept = drive.remove_small(probs, fov, 0.5, 9)
+    kept = suppress_removed(probs, 0.5, min_size=9, region=fov)
     assert kept[30:33, 10:13].min() == pytest.approx(0.8)  # exactly 9 stays
     assert kept[30, 30] == 0 and kept[35, 5] == 0
     assert kept[20, 20] == pytest.approx(0.3)  # the AUC's ranking below it stays
-    np.testing.assert_array_equal(drive.remove_small(probs, fov, 0.5, 10) > 0.5, truth)
-    np.testing.assert_array_equal(drive.remove_small(probs, fov, 0.5, 0), probs)
+    np.testing.assert_array_equal(
+        suppress_removed(probs, 0.5, min_size=10, region=fov) > 0.5, truth
+    )
+    np.testing.assert_array_equal(suppress_removed(probs, 0.5, region=fov), probs)
 
 
 @pytest.mark.slow

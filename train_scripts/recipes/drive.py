@@ -37,7 +37,7 @@ import losses
 import zoo
 from data_pipelines.augment import Augmenter2D
 from data_pipelines.pipeline import make_patch_dataset
-from data_pipelines.postprocess import postprocess_mask
+from data_pipelines.postprocess import suppress_removed
 from data_pipelines.readers import load_drive
 from losses.evaluation import dice_score, evaluate_segmentation
 from train_scripts.evaluate import count_components
@@ -131,17 +131,6 @@ def calibrate_threshold(probs, masks, fovs, grid=None) -> float:
     return float(grid[int(np.argmax(f1))])
 
 
-def remove_small(prob: np.ndarray, fov: np.ndarray, threshold: float, min_size: int):
-    """``prob`` with the components (inside the FOV) under ``min_size`` set to 0.
-
-    Only the removed pixels change: the other probabilities (and so the AUC's
-    ranking below the threshold) stay as predicted.
-    """
-    detected = (prob > threshold) & fov
-    removed = detected & ~postprocess_mask(detected, min_size=int(min_size))
-    return np.where(removed, 0.0, prob).astype(prob.dtype)
-
-
 def calibrate_min_size(probs, masks, fovs, threshold: float, sizes=MIN_SIZES) -> int:
     """The minimum component size that maximises the pooled F1 inside the FOV.
 
@@ -153,7 +142,7 @@ def calibrate_min_size(probs, masks, fovs, threshold: float, sizes=MIN_SIZES) ->
     f1 = []
     for size in sizes:
         kept = [
-            remove_small(p, m, threshold, size)
+            suppress_removed(p, threshold, min_size=size, region=m)
             for p, m in zip(probs, inside, strict=True)
         ]
         p = np.concatenate([k[m] for k, m in zip(kept, inside, strict=True)])
@@ -179,7 +168,7 @@ def evaluate_held_out(
     rows = []
     for prob, i in zip(probs, indices, strict=True):
         fov = data["fov"][i][..., 0] > 0.5
-        prob = remove_small(prob, fov, threshold, min_size)
+        prob = suppress_removed(prob, threshold, min_size=min_size, region=fov)
         truth = data["masks"][i][..., 0]
         scores = evaluate_segmentation(
             truth, prob, mask=fov, threshold=threshold, distances=False
@@ -405,15 +394,10 @@ def _ensemble(args, out: Path) -> dict:
         records.append(read_run(folder))
     model = average_models(members, name="sa_unet_ensemble")
     model.save(out / f"{args.checkpoint}.h5")
+    run = _run_record(args, model)
+    run["model"]["ensemble_of"] = [str(f) for f in args.ensemble]
     return {
-        "recipe": "drive",
-        "config": vars(args),
-        "model": {
-            "name": "sa_unet",
-            "kwargs": {"filters": args.filters},
-            "params": model.count_params(),
-            "ensemble_of": [str(f) for f in args.ensemble],
-        },
+        **run,
         "members": [
             {k: r.get(k) for k in ("config", "epochs_run", "train_seconds")}
             for r in records
@@ -421,6 +405,19 @@ def _ensemble(args, out: Path) -> dict:
         "train_seconds": round(sum(r.get("train_seconds", 0.0) for r in records), 1),
         "train_images": records[0].get("train_images"),
         "val_images": records[0].get("val_images"),
+    }
+
+
+def _run_record(args, model: keras.Model) -> dict:
+    """The run record's head: recipe, configuration, model and library versions."""
+    return {
+        "recipe": "drive",
+        "config": vars(args),
+        "model": {
+            "name": "sa_unet",
+            "kwargs": {"filters": args.filters},
+            "params": model.count_params(),
+        },
         "versions": library_versions(),
     }
 
@@ -456,16 +453,9 @@ def _train(args, train_ds, val_ds, out: Path) -> dict:
     train_seconds = time.perf_counter() - start
     plot_learning_curves(result.metrics_csv, out / "learning_curves.png")
     return {
-        "recipe": "drive",
-        "config": vars(args),
-        "model": {
-            "name": "sa_unet",
-            "kwargs": {"filters": args.filters},
-            "params": model.count_params(),
-        },
+        **_run_record(args, model),
         "epochs_run": len(result.history["loss"]),
         "train_seconds": round(train_seconds, 1),
-        "versions": library_versions(),
     }
 
 
