@@ -9,6 +9,7 @@ import pytest
 import zoo
 from data_pipelines.postprocess import suppress_removed
 from data_pipelines.readers import load_drive
+from train_scripts.precision import model_precision
 from train_scripts.preprocess import Preprocessing
 from train_scripts.recipes import drive
 from train_scripts.runs import write_run
@@ -16,9 +17,12 @@ from zoo.settings import read_settings, write_settings
 
 
 @pytest.mark.slow
-def test_drive_recipe_tiny_run(shared_data, tmp_path):
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_drive_recipe_tiny_run(shared_data, tmp_path, precision):
     run = drive.main(
         [
+            "--precision",
+            precision,
             "--data-root",
             str(shared_data / "drive"),
             "--out",
@@ -50,10 +54,11 @@ def test_drive_recipe_tiny_run(shared_data, tmp_path):
     assert settings["threshold"] == run["threshold"]
     assert settings["tile_size"] == [128, 128] and settings["tta"] is False
     assert settings["channels"] == "rgb" and settings["clahe"] is False
-    assert (
-        keras.models.load_model(tmp_path / "best.h5").count_params()
-        == run["model"]["params"]
-    )
+    assert saved["config"]["precision"] == precision
+    for name in ("best.h5", "last.h5"):  # saved in float32 whatever trained
+        model = keras.models.load_model(tmp_path / name)
+        assert model.count_params() == run["model"]["params"]
+        assert model_precision(model) == "float32"
     assert (tmp_path / "val_40_overlay.png").stat().st_size > 0
 
 

@@ -42,6 +42,11 @@ from data_pipelines.readers import load_drive
 from losses.evaluation import dice_score, evaluate_segmentation
 from train_scripts.evaluate import count_components
 from train_scripts.plots import plot_learning_curves, save_overlay_figure
+from train_scripts.precision import (
+    add_precision_argument,
+    model_in_precision,
+    precision_scope,
+)
 from train_scripts.preprocess import CHANNELS, Preprocessing
 from train_scripts.runs import library_versions, read_run, write_run
 from train_scripts.trainer import train
@@ -232,6 +237,11 @@ def main(argv: list[str] | None = None) -> dict:
         "--clahe", action="store_true", help="CLAHE (clip 2, 8x8 tiles) on the input"
     )
     parser.add_argument("--filters", type=int, default=16)
+    add_precision_argument(
+        parser,
+        "training precision; the checkpoints are saved in float32 either way, "
+        "so evaluation and prediction run in float32",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--calibration-images",
@@ -425,7 +435,8 @@ def _run_record(args, model: keras.Model) -> dict:
 def _train(args, train_ds, val_ds, out: Path) -> dict:
     """Train SA-UNet; returns the run record (without the evaluation)."""
     channels = Preprocessing(channels=args.channels).n_channels(3)
-    model = zoo.sa_unet((None, None, channels), 1, filters=args.filters)
+    with precision_scope(args.precision):
+        model = zoo.sa_unet((None, None, channels), 1, filters=args.filters)
     warmup = int(args.warmup_epochs * args.steps)
     schedule = keras.optimizers.schedules.CosineDecay(
         args.lr / 10 if warmup else args.lr,
@@ -451,12 +462,23 @@ def _train(args, train_ds, val_ds, out: Path) -> dict:
         verbose=2,
     )
     train_seconds = time.perf_counter() - start
+    if args.precision != "float32":
+        for path in (result.best_checkpoint, out / "last.h5"):
+            _save_float32(path)
     plot_learning_curves(result.metrics_csv, out / "learning_curves.png")
     return {
         **_run_record(args, model),
         "epochs_run": len(result.history["loss"]),
         "train_seconds": round(train_seconds, 1),
     }
+
+
+def _save_float32(path: Path) -> None:
+    """Rewrites a mixed-precision checkpoint as the same model in float32."""
+    model = model_in_precision(keras.models.load_model(path), "float32")
+    tmp = path.with_name(f".{path.stem}.float32.h5")
+    model.save(tmp)
+    tmp.replace(path)
 
 
 if __name__ == "__main__":
