@@ -37,11 +37,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import keras
 import tensorflow as tf
 
 __all__ = [
     "STRATEGIES",
     "cluster_spec",
+    "fix_multi_worker_fit",
     "is_chief",
     "make_strategy",
     "restore_backup_into",
@@ -155,3 +157,49 @@ def set_shard_policy(dataset: tf.data.Dataset) -> tf.data.Dataset:
         tf.data.experimental.AutoShardPolicy.DATA
     )
     return dataset.with_options(options)
+
+
+def fix_multi_worker_fit(model: keras.Model, strategy: tf.distribute.Strategy) -> None:
+    """Lets ``model.fit``/``evaluate`` run under a strategy spanning several workers.
+
+    Keras 3.15 fails there in two places (keras-team/keras#20585); both are
+    mended for this model instance only, single-worker strategies untouched:
+
+    * before the first step it averages one batch across replicas, passing the
+      whole ``(x, y)`` structure of per-replica values to ``strategy.reduce``,
+      which takes one value ("Attempt to convert a value (PerReplica ...) to a
+      Tensor"): here each tensor is reduced on its own;
+    * after every step it averages the scalar logs across workers with
+      ``reduce(MEAN, axis=0)`` ("Invalid reduction dimension 0 for input with
+      0 dimensions"): here each scalar log leaves the step as a 1-vector, whose
+      mean over axis 0 across the replicas is the scalar Keras expects.
+    """
+    if getattr(strategy.extended, "_num_workers", 1) <= 1:
+        return
+
+    def per_tensor_build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, it in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda v: (
+                        strategy.reduce("MEAN", v, axis=None)
+                        if isinstance(v, tf.distribute.DistributedValues)
+                        else v
+                    ),
+                    next(it),
+                )
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)  # noqa: SLF001
+
+    def with_batch_axis(step):
+        def wrapped(data):
+            return tf.nest.map_structure(
+                lambda v: tf.reshape(v, [1]) if v.shape.rank == 0 else v, step(data)
+            )
+
+        return wrapped
+
+    model._maybe_symbolic_build = per_tensor_build  # noqa: SLF001
+    model.train_step = with_batch_axis(model.train_step)
+    model.test_step = with_batch_axis(model.test_step)

@@ -460,11 +460,17 @@ def make_optimizer(
 
 
 def _holding_run_lock(fit_fn):
-    """Runs ``fit_fn`` holding the lock of its ``out_dir`` (keyword-only)."""
+    """Runs ``fit_fn`` holding the lock of its ``out_dir`` (keyword-only).
+
+    In a cluster only the chief locks ``out_dir``: the other workers share the
+    command line, write to scratch folders and must not be refused.
+    """
 
     @functools.wraps(fit_fn)
     def wrapper(*args, **kwargs):
         out_dir = check_out_dir(kwargs["out_dir"], flag="out_dir")
+        if not distribute.is_chief(kwargs.get("strategy")):
+            return fit_fn(*args, **kwargs)
         with run_lock(out_dir):
             return fit_fn(*args, **kwargs)
 
@@ -627,6 +633,8 @@ def train(
         model.compile(
             optimizer=optimizer, loss=loss, metrics=metrics, run_eagerly=run_eagerly
         )
+    if strategy is not None:
+        distribute.fix_multi_worker_fit(model, strategy)
 
     if resume:
         notice = repair_backup(out_dir / BACKUP_DIR)

@@ -18,7 +18,8 @@ from train_scripts import distribute
 
 # One training process: the demo's synthetic vessels, a tiny U-Net without batch
 # norm (per-replica batch statistics would differ from a single process by design),
-# a deterministic input pipeline with the global batch, 2 epochs of 3 steps.
+# a deterministic input pipeline with the global batch, epochs of 3 steps and a
+# validation pass. Arguments: strategy, out_dir, weights file, epochs[, crash epoch].
 WORKER = textwrap.dedent(
     """
     import json, sys
@@ -46,7 +47,8 @@ WORKER = textwrap.dedent(
             if epoch + 1 == int(sys.argv[5]):
                 raise SystemExit(3)
     extra = [Interrupt()] if len(sys.argv) > 5 else []
-    result = train(model, data, epochs=int(sys.argv[4]), callbacks=extra, steps_per_epoch=3, out_dir=sys.argv[2],
+    val = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    result = train(model, data, val, epochs=int(sys.argv[4]), callbacks=extra, steps_per_epoch=3, out_dir=sys.argv[2],
                    optimizer=optimizer, strategy=strategy, verbose=0)
     np.savez(sys.argv[3], *model.get_weights())
     with open(sys.argv[3] + ".json", "w") as f:
@@ -79,8 +81,9 @@ def _env(tf_config: dict | None) -> dict:
     return env
 
 
-def _run_cluster(tmp_path, script, out_dir, tag):
-    """Two workers on 127.0.0.1; both always end (killed at the time limit)."""
+def _run_cluster(tmp_path, script, out_dir, tag, *args, expect=0):
+    """Two workers on 127.0.0.1 (``args``: epochs[, crash epoch]); both always end
+    (killed at the time limit)."""
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs = []
@@ -97,6 +100,7 @@ def _run_cluster(tmp_path, script, out_dir, tag):
                             "multiworker",
                             str(out_dir),
                             str(tmp_path / f"{tag}_w{index}.npz"),
+                            *args,
                         ],
                         env=_env(config),
                         stdout=log,
@@ -113,7 +117,9 @@ def _run_cluster(tmp_path, script, out_dir, tag):
                 proc.wait()
             log.close()
     logs = [(tmp_path / f"{tag}_worker{i}.log").read_text()[-3000:] for i in range(2)]
-    assert codes == [0, 0], logs
+    assert codes == [expect, expect], logs
+    if expect:
+        return None
     return [
         (
             np.load(tmp_path / f"{tag}_w{i}.npz"),
@@ -188,44 +194,23 @@ def test_two_replicas_match_a_single_process_and_resume(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="Keras 3.15 fit() under MultiWorkerMirroredStrategy fails with more than "
-    "one worker (strategy.reduce of PerReplica batches / MEAN over axis 0 of scalar "
-    "logs; keras-team/keras#20585); strict, so a fixed Keras makes this test fail",
-)
 def test_two_workers_on_loopback_match_a_single_process(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     # Reference: one process, default strategy, the same global batch.
-    single = subprocess.run(
-        [
-            sys.executable,
-            str(script),
-            "auto",
-            str(tmp_path / "single"),
-            str(tmp_path / "single.npz"),
-        ],
-        env=_env(None),
-        capture_output=True,
-        text=True,
-        timeout=TIME_LIMIT_S,
-    )
-    assert single.returncode == 0, single.stderr[-3000:]
-    reference = json.loads((tmp_path / "single.npz.json").read_text())
+    _, reference = _run_one(tmp_path, script, "auto", tmp_path / "single", "single", 2)
 
     out = tmp_path / "cluster"
-    (w0, info0), (w1, info1) = _run_cluster(tmp_path, script, out, "mw")
+    (w0, info0), (w1, info1) = _run_cluster(tmp_path, script, out, "mw", "2")
     assert info0["chief"] and not info1["chief"] and info0["replicas"] == 2
     # Both workers end with identical weights (all-reduced gradients).
     assert all(np.array_equal(w0[k], w1[k]) for k in w0.files)
     # The loss equals the single-process run with the same global batch.
-    np.testing.assert_allclose(
-        info0["history"]["loss"], reference["history"]["loss"], rtol=1e-4
-    )
-    np.testing.assert_allclose(
-        info1["history"]["loss"], reference["history"]["loss"], rtol=1e-4
-    )
+    for key in ("loss", "val_loss"):
+        for info in (info0, info1):
+            np.testing.assert_allclose(
+                info["history"][key], reference["history"][key], rtol=1e-4
+            )
     # Only the chief wrote the run folder, and its checkpoint loads with its weights.
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "best.h5",
@@ -238,6 +223,21 @@ def test_two_workers_on_loopback_match_a_single_process(tmp_path):
     last = keras.models.load_model(out / "last.h5", compile=False)
     for got, want in zip(last.get_weights(), (w0[k] for k in w0.files), strict=True):
         np.testing.assert_array_equal(got, want)
+    # The cluster crashes after epoch 1 of 2; started again, both workers resume
+    # from the chief's backup after epoch 1 and end where the unbroken run ended.
+    out = tmp_path / "crashed"
+    _run_cluster(tmp_path, script, out, "crash", "2", "1", expect=3)
+    assert (out / "backup").is_dir()
+    (r0, again0), (r1, again1) = _run_cluster(tmp_path, script, out, "again", "2")
+    for again in (again0, again1):
+        assert again["initial_epoch"] == 1 and len(again["history"]["loss"]) == 1
+        np.testing.assert_allclose(
+            again["history"]["loss"], reference["history"]["loss"][1:], rtol=1e-4
+        )
+    for k in w0.files:
+        np.testing.assert_array_equal(r0[k], r1[k])
+        np.testing.assert_allclose(r0[k], w0[k], atol=1e-5)
+    assert len((out / "metrics.csv").read_text().splitlines()) == 3
 
 
 def test_auto_strategy_and_chief_without_a_cluster(monkeypatch):
