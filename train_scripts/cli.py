@@ -33,6 +33,7 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ from train_scripts.data import (
     slices_last,
     split_by_image,
 )
-from train_scripts.distribute import STRATEGIES, is_chief, make_strategy
+from train_scripts.distribute import STRATEGIES, is_chief, is_chief_task, make_strategy
 from train_scripts.evaluate import evaluate_model
 from train_scripts.guards import (
     TrainingDivergedError,
@@ -829,7 +830,9 @@ def main(argv: list[str] | None = None, *, family: str | None = None) -> int:
     args = parser.parse_args(argv)
     command = f"{parser.prog} {shlex.join(sys.argv[1:] if argv is None else argv)}"
     try:
-        with run_lock(check_out_dir(args.out)):
+        out = check_out_dir(args.out)
+        # Only the chief locks --out: a cluster's workers share the command line.
+        with run_lock(out) if is_chief_task(args.strategy) else nullcontext():
             summary = run(args)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -45,6 +45,7 @@ __all__ = [
     "cluster_spec",
     "fix_multi_worker_fit",
     "is_chief",
+    "is_chief_task",
     "make_strategy",
     "restore_backup_into",
     "set_shard_policy",
@@ -126,6 +127,27 @@ def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
         return True
     has_chief = "chief" in resolver.cluster_spec().as_dict()
     return task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def is_chief_task(strategy_name: str) -> bool:
+    """Whether this process will be the chief, decided before the strategy exists.
+
+    Read from ``TF_CONFIG`` like :func:`is_chief` (``mirrored`` and clusters of
+    one task have no other writer), so a command line can lock its run folder
+    before TensorFlow starts.
+
+    Raises:
+        ValueError: On a malformed ``TF_CONFIG``.
+    """
+    config = cluster_spec()
+    cluster = config.get("cluster", {})
+    if strategy_name == "mirrored" or sum(map(len, cluster.values())) <= 1:
+        return True
+    task = config["task"]
+    if task["type"] == "chief":
+        return True
+    first_worker = task["type"] == "worker" and int(task["index"]) == 0
+    return first_worker and "chief" not in cluster
 
 
 def worker_dir(out_dir: str | Path, strategy: tf.distribute.Strategy | None) -> Path:

@@ -254,3 +254,26 @@ def test_auto_strategy_and_chief_without_a_cluster(monkeypatch):
     )
     with pytest.raises(ValueError, match="TF_CONFIG must be JSON"):
         distribute.cluster_spec()
+
+
+@pytest.mark.parametrize(
+    ("cluster", "task", "strategy", "chief"),
+    [
+        (None, None, "auto", True),
+        ({"worker": ["a:1"]}, ("worker", 0), "multiworker", True),
+        ({"worker": ["a:1", "b:1"]}, ("worker", 0), "multiworker", True),
+        ({"worker": ["a:1", "b:1"]}, ("worker", 1), "auto", False),
+        ({"worker": ["a:1", "b:1"]}, ("worker", 1), "mirrored", True),
+        ({"chief": ["c:1"], "worker": ["a:1"]}, ("worker", 0), "multiworker", False),
+        ({"chief": ["c:1"], "worker": ["a:1"]}, ("chief", 0), "multiworker", True),
+    ],
+)
+def test_chief_task_is_known_before_the_strategy(
+    monkeypatch, cluster, task, strategy, chief
+):
+    if cluster is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        config = {"cluster": cluster, "task": {"type": task[0], "index": task[1]}}
+        monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+    assert distribute.is_chief_task(strategy) is chief
