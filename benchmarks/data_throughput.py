@@ -56,9 +56,9 @@ def _worker(args: argparse.Namespace) -> None:
 
     drive = load_drive(args.data_root)
     dataset = make_patch_dataset(
-        drive["images"],
-        drive["masks"],
-        fov=drive["fov"],
+        drive.images,
+        drive.masks,
+        fov=drive.fov,
         patch_size=(args.patch, args.patch),
         batch_size=args.batch,
         fg_ratio=0.5,

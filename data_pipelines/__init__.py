@@ -1,5 +1,11 @@
 """Data pipelines: readers, augmentation, patch sampling and ``tf.data`` datasets.
 
+Every dataset reader returns one :class:`~data_pipelines.dataset.ImageSet`;
+files are read by :mod:`~data_pipelines.image_io` (2D images and labels),
+:mod:`~data_pipelines.layouts` (folders, DRIVE, ISBI) and
+:mod:`~data_pipelines.volumes` (3D), all gathered in
+:mod:`~data_pipelines.readers`.
+
 Submodules load on first use, so ``import data_pipelines`` stays cheap (TensorFlow
 is imported only with :mod:`data_pipelines.pipeline`)::
 
@@ -16,21 +22,16 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "readers": (
+    "dataset": ("ImageSet", "natural_key"),
+    "image_io": (
+        "BIT_DEPTHS",
         "IMAGE_SUFFIXES",
-        "VOLUME_SUFFIXES",
-        "Sample",
-        "load_drive",
-        "load_folder_pairs",
-        "load_isbi",
-        "load_volume",
-        "natural_key",
-        "normalize_volume",
+        "image_bit_depth",
         "read_image",
         "read_mask",
-        "save_volume",
-        "stack_samples",
     ),
+    "layouts": ("load_drive", "load_folder_pairs", "load_isbi"),
+    "volumes": ("VOLUME_SUFFIXES", "load_volume", "normalize_volume", "save_volume"),
     "augment": (
         "Augmenter",
         "Augmenter2D",

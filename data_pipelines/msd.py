@@ -10,8 +10,9 @@ Communications 2022) ships every task as::
                                  is kept]
 
 Images are 3D (one modality) or 4D (modalities last); labels are 3D class ids.
-:func:`load_msd` reads a split as a list of :class:`Case` with the affine and the
-voxel spacing of each case, checks that label and image agree (shape, affine,
+:func:`load_msd` reads a split as one :class:`~data_pipelines.dataset.ImageSet`
+(:func:`load_case` one :class:`Case`) with the affine and the voxel spacing of
+each case, checks that label and image agree (shape, affine,
 label values inside the declared classes) and names the file when they do not.
 
 Intensity normalisation is per case (:func:`zscore_case`): z-score over the
@@ -31,7 +32,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from data_pipelines.readers import load_volume, natural_key, normalize_volume
+from data_pipelines.dataset import ImageSet, natural_key
+from data_pipelines.volumes import load_volume, normalize_volume
 
 __all__ = [
     "SPLITS",
@@ -140,8 +142,7 @@ def _check_label(
         label = label[..., 0]
     if label.shape != image_shape:
         raise ValueError(
-            f"Label '{path}' has shape {label.shape} but its image has "
-            f"{image_shape}"
+            f"Label '{path}' has shape {label.shape} but its image has {image_shape}"
         )
     if np.any(label % 1):
         raise ValueError(f"Label '{path}' holds non-integer values")
@@ -215,7 +216,7 @@ def load_msd(
     names: Sequence[str] | None = None,
     limit: int | None = None,
     require_label: bool = True,
-) -> list[Case]:
+) -> ImageSet:
     """Reads a Decathlon split (``imagesTr``/``labelsTr`` or ``imagesTs``/``labelsTs``).
 
     Args:
@@ -228,7 +229,11 @@ def load_msd(
         require_label: Raise for a case without label. Defaults to True.
 
     Returns:
-        A list of :class:`Case`.
+        An :class:`~data_pipelines.dataset.ImageSet` (``kind`` ``"msd"``) of the
+        raw ``float32`` ``(D, H, W, C)`` images (not normalised: see
+        :func:`zscore_case`), one-hot ``float32`` ``(D, H, W, n_classes)`` masks
+        (None when a case has no label and ``require_label`` is False), the
+        spacing and affine of every case and the class names.
 
     Raises:
         FileNotFoundError: For a missing folder, case or label.
@@ -237,8 +242,8 @@ def load_msd(
 
     Example:
         >>> cases = load_msd("../shared/data/msd_hippocampus", limit=2)
-        >>> cases[0].image.shape, sorted(np.unique(cases[0].label))
-        ((34, 52, 35, 1), [0, 1, 2])
+        >>> cases.images[0].shape, cases.masks[0].shape, cases.class_names
+        ((34, 52, 35, 1), (34, 52, 35, 3), ['0', '1', '2'])
     """
     available = list_cases(root, split)
     if names is not None:
@@ -251,14 +256,28 @@ def load_msd(
         available = list(names)
     if limit is not None:
         available = available[:limit]
-    if n_classes is None:
-        n_classes = len(class_names(root, 3))
-    return [
+    names = class_names(root, n_classes or 3)
+    if n_classes is not None and len(names) != n_classes:
+        raise ValueError(
+            f"n_classes={n_classes} disagrees with the {len(names)} labels of "
+            f"'{Path(root) / 'dataset.json'}' ({names})"
+        )
+    cases = [
         load_case(
-            root, name, split=split, n_classes=n_classes, require_label=require_label
+            root, name, split=split, n_classes=len(names), require_label=require_label
         )
         for name in available
     ]
+    labelled = all(c.label is not None for c in cases)
+    return ImageSet(
+        images=[c.image for c in cases],
+        masks=[one_hot(c.label, len(names)) for c in cases] if labelled else None,
+        names=[c.name for c in cases],
+        spacing=[c.spacing for c in cases],
+        kind="msd",
+        affine=[c.affine for c in cases],
+        class_names=names,
+    )
 
 
 def zscore_case(image: np.ndarray) -> np.ndarray:
@@ -278,16 +297,14 @@ def one_hot(label: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def as_arrays(
-    cases: Sequence[Case], n_classes: int, *, labels: Literal["onehot", "sparse"]
+    cases: ImageSet, *, labels: Literal["onehot", "sparse"]
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Normalised images and one-hot (or sparse ``(..., 1)``) labels of cases."""
+    """Z-scored images and one-hot (or sparse ``(..., 1)`` class id) labels."""
     if labels not in ("onehot", "sparse"):
         raise ValueError(
             f"`labels` must be 'onehot' or 'sparse'. Received: labels={labels!r}"
         )
-    images = [zscore_case(c.image) for c in cases]
+    images = [zscore_case(image) for image in cases.images]
     if labels == "onehot":
-        targets = [one_hot(c.label, n_classes) for c in cases]
-    else:
-        targets = [c.label[..., None].astype(np.float32) for c in cases]
-    return images, targets
+        return images, list(cases.masks)
+    return images, [m.argmax(-1)[..., None].astype(np.float32) for m in cases.masks]

@@ -269,8 +269,8 @@ def sample_patches(
 
     Example:
         >>> drive = load_drive("../shared/data/drive", limit=1)
-        >>> x, y = sample_patches(drive["images"][0], drive["masks"][0], (64, 64), 8,
-        ...                       fov=drive["fov"][0], rng=np.random.default_rng(0))
+        >>> x, y = sample_patches(drive.images[0], drive.masks[0], (64, 64), 8,
+        ...                       fov=drive.fov[0], rng=np.random.default_rng(0))
         >>> x.shape, y.shape
         ((8, 64, 64, 3), (8, 64, 64, 1))
     """

@@ -21,8 +21,8 @@ import tensorflow as tf
 from scipy import ndimage
 
 from data_pipelines.augment import Augmenter
+from data_pipelines.image_io import read_image, read_mask
 from data_pipelines.patches import PatchSampler, extract_patch
-from data_pipelines.readers import read_image, read_mask
 from zoo.roi import roi_box
 
 ArrayOrPaths = np.ndarray | Sequence[np.ndarray] | Sequence[str | Path]
@@ -209,7 +209,7 @@ def make_patch_dataset(
     Example:
         >>> drive = load_drive("../shared/data/drive")
         >>> dataset = make_patch_dataset(
-        ...     drive["images"], drive["masks"], fov=drive["fov"], patch_size=(64, 64),
+        ...     drive.images, drive.masks, fov=drive.fov, patch_size=(64, 64),
         ...     batch_size=16, augment=Augmenter2D(), patches_per_epoch=1024)
         >>> x, y = next(iter(dataset))
         >>> x.shape, y.shape
@@ -324,7 +324,7 @@ def make_full_image_dataset(
     """Whole images (or volumes) as batches ``(x, y)``, one epoch per pass.
 
     Arrays are used as they are. File paths (2D) are decoded with
-    :func:`~data_pipelines.readers.read_image`/``read_mask`` in a parallel map,
+    :func:`~data_pipelines.image_io.read_image`/``read_mask`` in a parallel map,
     resized to ``target_size`` and cached, so decoding happens once. Shuffling,
     augmentation and ``target_fn`` run after the cache, differently each epoch.
 
@@ -360,7 +360,7 @@ def make_full_image_dataset(
     Example:
         >>> isbi = load_isbi("../shared/data/isbi2012_membrane")
         >>> dataset = make_full_image_dataset(
-        ...     isbi["images"], isbi["masks"], 4, augment=Augmenter2D(),
+        ...     isbi.images, isbi.masks, 4, augment=Augmenter2D(),
         ...     target_size=(256, 256))
         >>> [tuple(t.shape) for t in next(iter(dataset))]
         [(4, 256, 256, 1), (4, 256, 256, 1)]

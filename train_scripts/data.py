@@ -1,7 +1,8 @@
 """Datasets by name for the training, prediction and evaluation scripts.
 
 A dataset is a list of whole images (or volumes) with their masks, names and
-optional field-of-view masks (:class:`ImageSet`). Splits into training,
+optional field-of-view masks (:class:`~data_pipelines.dataset.ImageSet`, the
+type every reader returns). Splits into training,
 validation and held-out images are made BY IMAGE, so patches of one image never
 reach two splits.
 
@@ -37,19 +38,13 @@ import keras
 import numpy as np
 
 import zoo
+from data_pipelines.dataset import ImageSet, natural_key
 from data_pipelines.dicom import find_dicoms, read_dicom
-from data_pipelines.msd import class_names, load_msd, one_hot, zscore_case
-from data_pipelines.readers import (
-    VOLUME_SUFFIXES,
-    load_drive,
-    load_folder_pairs,
-    load_isbi,
-    load_volume,
-    natural_key,
-    normalize_volume,
-)
+from data_pipelines.layouts import load_drive, load_folder_pairs, load_isbi
+from data_pipelines.msd import class_names, load_msd, zscore_case
 from data_pipelines.rle import decode_rows, read_rle_csv
 from data_pipelines.synthetic import make_2d_dataset, make_3d_dataset
+from data_pipelines.volumes import VOLUME_SUFFIXES, load_volume, normalize_volume
 
 __all__ = [
     "DATASET_KINDS",
@@ -75,74 +70,6 @@ DATASET_KINDS = (
     "folder:",
     "volumes:",
 )
-
-
-@dataclasses.dataclass
-class ImageSet:
-    """Whole images (or volumes) with masks.
-
-    Attributes:
-        images: ``float32`` arrays ``(*spatial, C)``.
-        masks: ``float32`` arrays ``(*spatial, K)`` in {0, 1}.
-        names: One name per image (file stem or DRIVE/ISBI number).
-        fov: Field-of-view masks ``(*spatial, 1)``, or None.
-        spacing: Voxel size per image (volumes), or None.
-        kind: The dataset specification it was loaded from.
-        affine: Voxel-to-world matrix per volume (NIfTI datasets), or None.
-        class_names: Name of each mask channel, or None.
-        normalization: How the images were scaled (``{"bit_depth": 12}`` for
-            16-bit files holding 12-bit data), or None.
-    """
-
-    images: list[np.ndarray]
-    masks: list[np.ndarray]
-    names: list[str]
-    fov: list[np.ndarray] | None = None
-    spacing: list[tuple[float, ...]] | None = None
-    kind: str = ""
-    affine: list[np.ndarray] | None = None
-    class_names: list[str] | None = None
-    normalization: dict | None = None
-
-    def __len__(self) -> int:
-        """Number of images."""
-        return len(self.images)
-
-    @property
-    def rank(self) -> int:
-        """Spatial rank: 2 for images, 3 for volumes."""
-        return self.images[0].ndim - 1
-
-    @property
-    def channels(self) -> int:
-        """Image channels."""
-        return int(self.images[0].shape[-1])
-
-    def subset(self, names: Sequence[str]) -> ImageSet:
-        """The images called ``names``, in that order.
-
-        Raises:
-            ValueError: If a name is not in the set (the message lists them).
-        """
-        index = {n: i for i, n in enumerate(self.names)}
-        missing = [n for n in names if n not in index]
-        if missing:
-            raise ValueError(
-                f"Unknown image names {missing} for dataset {self.kind!r}. "
-                f"Available: {', '.join(self.names)}"
-            )
-        rows = [index[n] for n in names]
-        return ImageSet(
-            images=[self.images[i] for i in rows],
-            masks=[self.masks[i] for i in rows],
-            names=[self.names[i] for i in rows],
-            fov=None if self.fov is None else [self.fov[i] for i in rows],
-            spacing=None if self.spacing is None else [self.spacing[i] for i in rows],
-            kind=self.kind,
-            affine=None if self.affine is None else [self.affine[i] for i in rows],
-            class_names=self.class_names,
-            normalization=self.normalization,
-        )
 
 
 def parse_names(text: str | Sequence[str] | None) -> list[str]:
@@ -263,15 +190,7 @@ def _load_volumes(root: Path, n_classes: int, limit: int | None) -> ImageSet:
 def _load_msd(root: Path, split: str, n_classes: int, limit: int | None) -> ImageSet:
     names = class_names(root, n_classes if n_classes > 1 else 3)
     cases = load_msd(root, split=split, n_classes=len(names), limit=limit)
-    return ImageSet(
-        images=[zscore_case(c.image) for c in cases],
-        masks=[one_hot(c.label, len(names)) for c in cases],
-        names=[c.name for c in cases],
-        spacing=[c.spacing for c in cases],
-        kind="msd",
-        affine=[c.affine for c in cases],
-        class_names=names,
-    )
+    return dataclasses.replace(cases, images=[zscore_case(x) for x in cases.images])
 
 
 def _load_siim(root: Path, split: str | None, limit: int | None) -> ImageSet:
@@ -426,22 +345,14 @@ def load_dataset(
             return _load_msd(Path(data_root), split or "training", n_classes, limit)
         if kind == "drive":
             data = load_drive(data_root, split or "training", limit=limit)
-            if data["masks"] is None:
+            if data.masks is None:
                 raise FileNotFoundError(
                     f"The DRIVE {split!r} split in '{data_root}' has no 1st_manual "
                     "labels"
                 )
-            return ImageSet(
-                list(data["images"]),
-                list(data["masks"]),
-                list(data["names"]),
-                fov=list(data["fov"]),
-                kind=spec,
-            )
+            return dataclasses.replace(data, kind=spec)
         data = load_isbi(data_root, split=split or "train", limit=limit)
-        return ImageSet(
-            list(data["images"]), list(data["masks"]), list(data["names"]), kind=spec
-        )
+        return dataclasses.replace(data, kind=spec)
     if kind == "siim":
         if data_root is None:
             raise ValueError(
@@ -450,20 +361,13 @@ def load_dataset(
             )
         return _load_siim(Path(data_root), split, limit)
     if kind == "folder" and argument:
-        samples = load_folder_pairs(
+        pairs = load_folder_pairs(
             argument,
             binary=n_classes == 1,
             n_classes=None if n_classes == 1 else n_classes,
             limit=limit,
         )
-        bits = {s.bit_depth for s in samples} - {None}
-        return ImageSet(
-            [s.image for s in samples],
-            [s.mask for s in samples],
-            [s.name for s in samples],
-            kind=spec,
-            normalization={"bit_depth": max(bits)} if bits else None,
-        )
+        return dataclasses.replace(pairs, kind=spec)
     if kind == "volumes" and argument:
         return _load_volumes(Path(argument), n_classes, limit)
     raise ValueError(

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from data_pipelines.dataset import ImageSet
 from data_pipelines.readers import (
     load_drive,
     load_folder_pairs,
@@ -16,7 +17,6 @@ from data_pipelines.readers import (
     load_volume,
     read_image,
     read_mask,
-    stack_samples,
 )
 
 
@@ -127,9 +127,14 @@ def test_unsupported_suffix_and_missing_file(tmp_path):
     _raises(FileNotFoundError, tmp_path / "y.png", read_image, tmp_path / "y.png")
 
 
-def test_empty_dataset():
-    with pytest.raises(ValueError, match="zero samples"):
-        stack_samples([])
+def test_empty_and_ragged_datasets_do_not_stack():
+    with pytest.raises(ValueError, match="'empty' is empty: it has zero images"):
+        ImageSet([], [], [], kind="empty").stack()
+    ragged = ImageSet([np.zeros((4, 4, 1)), np.zeros((4, 5, 1))], None, ["a", "b"])
+    with pytest.raises(
+        ValueError, match=r"'a' is \(4, 4, 1\)/None, 'b' is \(4, 5, 1\)"
+    ):
+        ragged.stack()
 
 
 def _fake_drive(root, split="training"):
@@ -148,7 +153,7 @@ def _fake_drive(root, split="training"):
 
 def test_drive_missing_fov_names_file(tmp_path):
     base = _fake_drive(tmp_path)
-    assert load_drive(tmp_path)["images"].shape == (1, 8, 9, 3)
+    assert load_drive(tmp_path).stack()[0].shape == (1, 8, 9, 3)
     fov = base / "mask" / "01_training_mask.gif"
     fov.unlink()
     _raises(FileNotFoundError, fov, load_drive, tmp_path)
@@ -160,7 +165,8 @@ def test_drive_test_split_without_manual(tmp_path):
         path.unlink()
     (base / "1st_manual").rmdir()
     data = load_drive(tmp_path, "test")
-    assert data["masks"] is None and data["fov"].shape == (1, 8, 9, 1)
+    assert data.masks is None and np.stack(data.fov).shape == (1, 8, 9, 1)
+    assert data.stack()[1] is None
 
 
 def test_drive_bad_split_and_empty_folder(tmp_path):

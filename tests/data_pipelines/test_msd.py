@@ -10,7 +10,14 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from data_pipelines.msd import class_names, list_cases, load_msd, one_hot, zscore_case
+from data_pipelines.msd import (
+    class_names,
+    list_cases,
+    load_case,
+    load_msd,
+    one_hot,
+    zscore_case,
+)
 from train_scripts.data import load_dataset
 
 CASES = ["hippocampus_003", "hippocampus_004", "hippocampus_006"]
@@ -32,20 +39,27 @@ def _copy_task(src, dst, names, *, test_split=False):
 
 def test_reader_on_three_real_cases(hippocampus):
     cases = load_msd(hippocampus, names=CASES)
-    assert [c.name for c in cases] == CASES
-    for case in cases:
-        raw = nib.load(hippocampus / "imagesTr" / f"{case.name}.nii.gz")
-        assert case.image.shape == (*raw.shape, 1)
-        assert case.label.shape == raw.shape
-        assert case.label.dtype == np.uint8
-        assert set(np.unique(case.label)) == {0, 1, 2}
-        np.testing.assert_allclose(case.affine, raw.affine)
-        assert case.spacing == (1.0, 1.0, 1.0)
-    encoded = one_hot(cases[0].label, 3)
-    assert encoded.shape == (*cases[0].label.shape, 3)
-    np.testing.assert_array_equal(encoded.argmax(-1), cases[0].label)
-    np.testing.assert_array_equal(encoded.sum(-1), 1.0)
-    z = zscore_case(cases[0].image)
+    assert cases.names == CASES and cases.kind == "msd"
+    assert cases.class_names == ["0", "1", "2"]
+    for name, image, mask, affine, spacing in zip(
+        cases.names, cases.images, cases.masks, cases.affine, cases.spacing, strict=True
+    ):
+        raw = nib.load(hippocampus / "imagesTr" / f"{name}.nii.gz")
+        label = np.asarray(
+            nib.load(hippocampus / "labelsTr" / f"{name}.nii.gz").dataobj
+        )
+        assert image.shape == (*raw.shape, 1)
+        assert mask.shape == (*raw.shape, 3) and mask.dtype == np.float32
+        np.testing.assert_array_equal(mask.argmax(-1), label)
+        np.testing.assert_array_equal(mask.sum(-1), 1.0)
+        assert set(np.unique(label)) == {0, 1, 2}
+        np.testing.assert_allclose(affine, raw.affine)
+        assert spacing == (1.0, 1.0, 1.0)
+    case = load_case(hippocampus, CASES[0])
+    assert case.label.dtype == np.uint8
+    encoded = one_hot(case.label, 3)
+    np.testing.assert_array_equal(encoded, cases.masks[0])
+    z = zscore_case(cases.images[0])
     assert abs(float(z.mean())) < 1e-4 and abs(float(z.std()) - 1.0) < 1e-4
 
 
@@ -66,6 +80,8 @@ def test_dataset_json_gives_class_names_and_test_split_is_read(hippocampus, tmp_
     assert data.affine is not None and data.spacing == [(1.0, 1.0, 1.0)] * 2
     with pytest.raises(FileNotFoundError, match="imagesTr"):
         load_msd(task, split="training")
+    with pytest.raises(ValueError, match="n_classes=4 disagrees with the 3 labels"):
+        load_msd(task, split="test", n_classes=4)
 
 
 def test_label_with_another_shape_is_refused_by_name(hippocampus, tmp_path):

@@ -17,7 +17,7 @@ from data_pipelines.patches import (
 
 @pytest.mark.parametrize("fg_ratio", [0.2, 0.5, 0.8])
 def test_fg_ratio_is_hit_on_drive(drive_small, fg_ratio):
-    image, mask, fov = (drive_small[k][0] for k in ("images", "masks", "fov"))
+    image, mask, fov = (drive_small.images[0], drive_small.masks[0], drive_small.fov[0])
     n = 2000
     x, y = sample_patches(
         image,
@@ -41,7 +41,7 @@ def vessel_fraction(mask, fov):
 
 
 def test_fov_restricts_patch_centres(drive_small):
-    mask, fov = drive_small["masks"][1], drive_small["fov"][1]
+    mask, fov = drive_small.masks[1], drive_small.fov[1]
     sampler = PatchSampler([mask], (64, 64), fg_ratio=None, fov=[fov])
     rng = np.random.default_rng(1)
     inside = []

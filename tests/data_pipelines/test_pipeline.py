@@ -23,7 +23,7 @@ def _batches(dataset, n=None):
 
 def _drive_dataset(drive, seed=0, **kwargs):
     options = dict(
-        fov=drive["fov"],
+        fov=drive.fov,
         patch_size=(64, 64),
         batch_size=8,
         augment=Augmenter2D(vflip=True, elastic_sigma=5),
@@ -31,7 +31,7 @@ def _drive_dataset(drive, seed=0, **kwargs):
         seed=seed,
     )
     options.update(kwargs)
-    return make_patch_dataset(drive["images"], drive["masks"], **options)
+    return make_patch_dataset(drive.images, drive.masks, **options)
 
 
 def test_patch_dataset_2d_shapes_and_values(drive_small):
@@ -128,12 +128,12 @@ def test_patch_dataset_target_fn_adds_line_channels(drive_small):
 def test_patch_dataset_rejects_bad_input(drive_small):
     with pytest.raises(ValueError, match="zero samples"):
         make_patch_dataset([], [], patch_size=(8, 8), batch_size=1, patches_per_epoch=1)
-    nan = drive_small["images"][:1].copy()
+    nan = np.stack(drive_small.images[:1])
     nan[0, 5, 5, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         make_patch_dataset(
             nan,
-            drive_small["masks"][:1],
+            drive_small.masks[:1],
             patch_size=(8, 8),
             batch_size=1,
             patches_per_epoch=1,
@@ -142,8 +142,8 @@ def test_patch_dataset_rejects_bad_input(drive_small):
         _drive_dataset(drive_small, augment=Augmenter3D())
     with pytest.raises(ValueError, match="Size mismatch"):
         make_patch_dataset(
-            drive_small["images"][:1],
-            drive_small["masks"][:1, :-1],
+            drive_small.images[:1],
+            [drive_small.masks[0][:-1]],
             patch_size=(8, 8),
             batch_size=1,
             patches_per_epoch=1,
@@ -155,8 +155,8 @@ def test_full_image_dataset_from_arrays(isbi_root):
 
     isbi = load_isbi(isbi_root, limit=3)
     dataset = make_full_image_dataset(
-        isbi["images"],
-        isbi["masks"],
+        isbi.images,
+        isbi.masks,
         2,
         augment=Augmenter2D(),
         target_size=(128, 128),
@@ -168,8 +168,8 @@ def test_full_image_dataset_from_arrays(isbi_root):
     assert set(np.unique(np.concatenate([b[1] for b in batches]))) == {0.0, 1.0}
     again = _batches(
         make_full_image_dataset(
-            isbi["images"],
-            isbi["masks"],
+            isbi.images,
+            isbi.masks,
             2,
             augment=Augmenter2D(),
             target_size=(128, 128),

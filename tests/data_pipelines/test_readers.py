@@ -12,48 +12,50 @@ from data_pipelines.readers import (
     natural_key,
     read_image,
     read_mask,
-    stack_samples,
 )
 
 
 def test_load_drive_training_set(drive_root):
     drive = load_drive(drive_root)
-    assert drive["names"] == [str(n) for n in range(21, 41)]
-    assert drive["images"].shape == (20, 584, 565, 3)
-    assert drive["images"].dtype == np.float32
-    assert 0.0 <= drive["images"].min() and drive["images"].max() <= 1.0
-    for key in ("masks", "fov"):
-        assert drive[key].shape == (20, 584, 565, 1)
-        assert set(np.unique(drive[key]).tolist()) == {0.0, 1.0}
+    assert drive.names == [str(n) for n in range(21, 41)] and drive.kind == "drive"
+    images, masks = drive.stack()
+    fov = np.stack(drive.fov)
+    assert images.shape == (20, 584, 565, 3)
+    assert images.dtype == np.float32
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    for array in (masks, fov):
+        assert array.shape == (20, 584, 565, 1)
+        assert set(np.unique(array).tolist()) == {0.0, 1.0}
     # The FOV is the central disc: roughly 70 % of the frame, corners outside.
-    fov_fraction = drive["fov"].mean(axis=(1, 2, 3))
+    fov_fraction = fov.mean(axis=(1, 2, 3))
     assert np.all((fov_fraction > 0.6) & (fov_fraction < 0.8))
-    assert not drive["fov"][:, 0, 0].any()
+    assert not fov[:, 0, 0].any()
     # Vessels are thin: ~8-15 % of the FOV, and lie inside it.
-    assert np.all(drive["masks"].mean(axis=(1, 2, 3)) < 0.2)
-    assert (drive["masks"] * (1 - drive["fov"])).sum() < 0.01 * drive["masks"].sum()
+    assert np.all(masks.mean(axis=(1, 2, 3)) < 0.2)
+    assert (masks * (1 - fov)).sum() < 0.01 * masks.sum()
 
 
 def test_load_drive_keeps_rgb_order(drive_small):
     # Fundus photographs are red-dominant; a BGR mix-up makes channel 2 largest.
-    means = drive_small["images"].mean(axis=(0, 1, 2))
+    means = np.mean(drive_small.images, axis=(0, 1, 2))
     assert means[0] > means[1] > means[2]
 
 
 def test_load_isbi_all_slices(isbi_root):
     isbi = load_isbi(isbi_root)
-    assert isbi["names"] == [str(n) for n in range(30)]
-    assert isbi["images"].shape == isbi["masks"].shape == (30, 512, 512, 1)
-    assert set(np.unique(isbi["masks"]).tolist()) == {0.0, 1.0}
+    assert isbi.names == [str(n) for n in range(30)] and isbi.kind == "isbi"
+    images, masks = isbi.stack()
+    assert images.shape == masks.shape == (30, 512, 512, 1)
+    assert set(np.unique(masks).tolist()) == {0.0, 1.0}
     # Label 255 is the cell interior, the larger class.
-    assert isbi["masks"].mean() > 0.5
+    assert masks.mean() > 0.5
 
 
 def test_load_isbi_membrane_foreground_inverts(isbi_root):
     interior = load_isbi(isbi_root, limit=2)
     membrane = load_isbi(isbi_root, limit=2, foreground="membrane")
-    np.testing.assert_array_equal(membrane["masks"], 1 - interior["masks"])
-    np.testing.assert_array_equal(membrane["images"], interior["images"])
+    np.testing.assert_array_equal(membrane.masks, 1 - np.stack(interior.masks))
+    np.testing.assert_array_equal(membrane.images, interior.images)
 
 
 def _write_pair(root, stem, image, label, image_ext=".png", label_ext=".png"):
@@ -82,15 +84,22 @@ def test_folder_pairs_matches_stems_across_formats(tmp_path):
     _write_pair(tmp_path, "3", gray.astype(np.float32) / 255, label, ".npy", ".npy")
     _write_pair(tmp_path, "4", gray, label, ".jpg", ".png")
     (tmp_path / "image" / "notes.txt").write_text("ignored")
-    samples = load_folder_pairs(tmp_path)
-    assert [s.name for s in samples] == ["2", "3", "4", "10"]
-    for sample in samples:
-        assert sample.image.shape == (20, 30, 1)
-        np.testing.assert_array_equal(sample.mask[..., 0], label > 0)
-        if sample.name != "4":  # JPEG is lossy
-            np.testing.assert_allclose(sample.image[..., 0], gray / 255, atol=1e-6)
-    images, masks = stack_samples(samples)
+    pairs = load_folder_pairs(tmp_path)
+    assert pairs.names == ["2", "3", "4", "10"]
+    assert pairs.kind == f"folder:{tmp_path}" and pairs.normalization == {
+        "bit_depth": 8
+    }
+    for name, image, mask in zip(pairs.names, pairs.images, pairs.masks, strict=True):
+        assert image.shape == (20, 30, 1)
+        np.testing.assert_array_equal(mask[..., 0], label > 0)
+        if name != "4":  # JPEG is lossy
+            np.testing.assert_allclose(image[..., 0], gray / 255, atol=1e-6)
+    images, masks = pairs.stack()
     assert images.shape == (4, 20, 30, 1) and masks.shape == (4, 20, 30, 1)
+    assert [
+        pairs.subset(["10", "2"]).images[i] is pairs.images[j]
+        for i, j in [(0, 3), (1, 0)]
+    ] == [True, True]
 
 
 def test_folder_pairs_label_suffix(tmp_path):
@@ -99,10 +108,10 @@ def test_folder_pairs_label_suffix(tmp_path):
     (tmp_path / "gt").mkdir()
     cv2.imwrite(str(tmp_path / "img" / "case1.png"), image)
     cv2.imwrite(str(tmp_path / "gt" / "case1_mask.png"), image)
-    samples = load_folder_pairs(
+    pairs = load_folder_pairs(
         tmp_path, image_dir="img", label_dir="gt", label_suffix="_mask"
     )
-    assert [s.name for s in samples] == ["case1"]
+    assert pairs.names == ["case1"]
 
 
 def test_read_image_scales_by_dtype_and_keeps_rgb(tmp_path):

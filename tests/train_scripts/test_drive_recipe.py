@@ -138,7 +138,7 @@ def test_recipe_calibrates_on_training_images_only(shared_data, tmp_path, monkey
     data = load_drive(shared_data / "drive", "training")
     (masks,) = seen
     for got, name in zip(masks, ["38", "39"], strict=True):
-        np.testing.assert_array_equal(got, data["masks"][data["names"].index(name)])
+        np.testing.assert_array_equal(got, data.masks[data.names.index(name)])
     settings = read_settings(tmp_path / "last.h5")
     assert settings["channels"] == "green" and settings["clahe"] is True
     assert settings["input_channels"] == 1

@@ -237,11 +237,11 @@ def test_16_bit_images_are_scaled_by_their_bit_depth(tmp_path):
     twelve[1] //= 4  # a darker image of the same 12-bit camera (max < 1024)
     labels = [(im > 128).astype(np.uint8) * 255 for im in eight]
     root = _pairs(tmp_path / "d", list(twelve), labels)
-    samples = load_folder_pairs(root)
-    assert [s.bit_depth for s in samples] == [12, 12]  # one depth for the dataset
-    np.testing.assert_allclose(samples[0].image[..., 0], eight[0] / 255, atol=2e-3)
+    pairs = load_folder_pairs(root)
+    assert pairs.normalization == {"bit_depth": 12}  # one depth for the dataset
+    np.testing.assert_allclose(pairs.images[0][..., 0], eight[0] / 255, atol=2e-3)
     np.testing.assert_allclose(
-        samples[1].image[..., 0], (twelve[1] / 4095).astype(np.float32), atol=1e-6
+        pairs.images[1][..., 0], (twelve[1] / 4095).astype(np.float32), atol=1e-6
     )
     # A lone file: the smallest depth holding its values, or the recorded one.
     path = root / "image" / "0.png"

@@ -172,22 +172,22 @@ def evaluate_held_out(
     """
     rows = []
     for prob, i in zip(probs, indices, strict=True):
-        fov = data["fov"][i][..., 0] > 0.5
+        fov = data.fov[i][..., 0] > 0.5
         prob = suppress_removed(prob, threshold, min_size=min_size, region=fov)
-        truth = data["masks"][i][..., 0]
+        truth = data.masks[i][..., 0]
         scores = evaluate_segmentation(
             truth, prob, mask=fov, threshold=threshold, distances=False
         )
         scores["components_true"] = count_components((truth > 0.5) & fov)
         scores["components_pred"] = count_components((prob > threshold) & fov)
-        rows.append({"image": data["names"][i], **scores})
+        rows.append({"image": data.names[i], **scores})
         if overlays:
             save_overlay_figure(
-                out_dir / f"val_{data['names'][i]}_overlay.png",
-                data["images"][i],
-                data["masks"][i] * data["fov"][i],
-                (prob > threshold)[..., None] * data["fov"][i],
-                title=f"DRIVE {data['names'][i]} (held out): F1 {scores['dice']:.4f} "
+                out_dir / f"val_{data.names[i]}_overlay.png",
+                data.images[i],
+                data.masks[i] * data.fov[i],
+                (prob > threshold)[..., None] * data.fov[i],
+                title=f"DRIVE {data.names[i]} (held out): F1 {scores['dice']:.4f} "
                 f"at threshold {threshold}",
             )
     keys = [k for k in rows[0] if k != "image"]
@@ -280,17 +280,17 @@ def main(argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     data = load_drive(args.data_root, "training")
     preprocess = Preprocessing(channels=args.channels, clahe=args.clahe)
-    data["images"] = [
+    data.images = [
         preprocess.image(x, name=f"DRIVE {name}")
-        for x, name in zip(data["images"], data["names"], strict=True)
+        for x, name in zip(data.images, data.names, strict=True)
     ]
-    n = len(data["names"])
+    n = len(data.names)
     if not 0 < args.n_val < n:
         raise ValueError(f"`--n-val` must be in [1, {n - 1}]. Received: {args.n_val}")
     train_idx, val_idx = list(range(n - args.n_val)), list(range(n - args.n_val, n))
 
     def subset(key, idx):
-        return [data[key][i] for i in idx]
+        return [getattr(data, key)[i] for i in idx]
 
     augment = Augmenter2D(
         rotation=180,
@@ -331,8 +331,8 @@ def main(argv: list[str] | None = None) -> dict:
         run = read_run(out)
     else:
         run = _train(args, train_ds, val_ds, out)
-        run["train_images"] = [data["names"][i] for i in train_idx]
-        run["val_images"] = [data["names"][i] for i in val_idx]
+        run["train_images"] = [data.names[i] for i in train_idx]
+        run["val_images"] = [data.names[i] for i in val_idx]
 
     best = keras.models.load_model(out / f"{args.checkpoint}.h5")
     tta = not args.no_tta
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> dict:
         min_size = calibrate_min_size(*calib, threshold)
     probs = predict_probabilities(best, subset("images", val_idx), tta=tta)
     run["evaluated_checkpoint"] = f"{args.checkpoint}.h5"
-    run["calibration_images"] = [data["names"][i] for i in calib_idx]
+    run["calibration_images"] = [data.names[i] for i in calib_idx]
     run["threshold"] = threshold
     run["min_size"] = min_size
     run["validation"] = evaluate_held_out(

@@ -51,7 +51,8 @@ import tensorflow as tf
 import losses
 import zoo
 from data_pipelines.augment import Augmenter3D
-from data_pipelines.msd import Case, as_arrays, list_cases, load_msd, zscore_case
+from data_pipelines.dataset import ImageSet
+from data_pipelines.msd import as_arrays, list_cases, load_msd, zscore_case
 from data_pipelines.pipeline import make_patch_dataset
 from data_pipelines.postprocess import postprocess_mask
 from losses.evaluation import per_label_scores
@@ -121,33 +122,31 @@ def predict_labels(
 
 
 def score_cases(
-    model: keras.Model, cases: Sequence[Case], out_dir: Path | None = None
+    model: keras.Model, cases: ImageSet, out_dir: Path | None = None
 ) -> dict:
     """Per-case Dice/HD95 (mm) of labels 1 and 2, their mean, and overlays."""
     rows = []
-    for case in cases:
-        pred = predict_labels(model, case.image)
-        scores = per_label_scores(case.label, pred, (1, 2), spacing=case.spacing)
-        rows.append({"case": case.name, **scores})
+    for name, image, mask, spacing in zip(
+        cases.names, cases.images, cases.masks, cases.spacing, strict=True
+    ):
+        pred = predict_labels(model, image)
+        truth = mask.argmax(-1)
+        scores = per_label_scores(truth, pred, (1, 2), spacing=spacing)
+        rows.append({"case": name, **scores})
         if out_dir is not None and len(rows) <= 3:
-            save_case_overlay(out_dir / f"{case.name}_overlay.png", case, pred, scores)
+            save_label_slices(
+                out_dir / f"{name}_overlay.png",
+                image,
+                truth,
+                pred,
+                title=f"{name}: Dice anterior {scores['dice_1']:.3f}, "
+                f"posterior {scores['dice_2']:.3f}",
+            )
     keys = [k for k in rows[0] if k != "case"]
     return {
         "per_case": rows,
         "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys},
     }
-
-
-def save_case_overlay(path: Path, case: Case, pred: np.ndarray, scores: dict) -> None:
-    """Axial and coronal slices: image, truth and prediction (labels in colour)."""
-    save_label_slices(
-        path,
-        case.image,
-        case.label,
-        pred,
-        title=f"{case.name}: Dice anterior {scores['dice_1']:.3f}, "
-        f"posterior {scores['dice_2']:.3f}",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,7 +231,7 @@ def inference_settings(filters: int) -> dict:
 def _train(args: argparse.Namespace, split: dict, out: Path) -> dict:
     train_cases = load_msd(args.data_root, names=split["train"], n_classes=N_CLASSES)
     val_cases = load_msd(args.data_root, names=split["val"], n_classes=N_CLASSES)
-    images, masks = as_arrays(train_cases, N_CLASSES, labels="onehot")
+    images, masks = as_arrays(train_cases, labels="onehot")
     images = [pad_to(a, PATCH, False) for a in images]
     masks = [pad_to(a, PATCH, True) for a in masks]
     augment = Augmenter3D(
@@ -254,7 +253,7 @@ def _train(args: argparse.Namespace, split: dict, out: Path) -> dict:
         patches_per_epoch=None,
         seed=args.seed,
     )
-    val_images, val_masks = as_arrays(val_cases, N_CLASSES, labels="onehot")
+    val_images, val_masks = as_arrays(val_cases, labels="onehot")
     val_x = np.stack([pad_to(a, TILE, False) for a in val_images])
     val_y = np.stack([pad_to(a, TILE, True) for a in val_masks])
     val_ds = tf.data.Dataset.from_tensor_slices((val_x, val_y)).batch(4).cache()
