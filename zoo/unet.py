@@ -322,6 +322,7 @@ unet_original.skip_offsets = skip_offsets
 
 @register(
     family="unet",
+    family_default=True,
     ranks=(2,),
     reference=Reference(
         31_054_145, "SPEC.md 'unet_padding' (design notes): 256x256x1, depth 5"

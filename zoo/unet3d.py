@@ -57,6 +57,7 @@ _CUBIC_KERNEL = (3, 3, 3)
 # ------------------------------------------------------------------------- unet3d
 @register(
     family="unet3d",
+    family_default=True,
     ranks=(3,),
     reference=Reference(
         19_078_337, "SPEC.md 'unet3d': 128^3x1, BN, transposed conv (the paper)"
@@ -202,6 +203,7 @@ def _spatial_attention(x, kernel_size, *, name: str):
 
 @register(
     family="unet25d",
+    family_default=True,
     ranks=(3,),
     reference=Reference(7_687_862, "SPEC.md 'unet25d': 512x512x5x1"),
     tiny={"input_shape": (32, 32, 5, 1), "filters": 4},

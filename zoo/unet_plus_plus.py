@@ -37,6 +37,7 @@ __all__ = ["prune_unet_plus_plus", "unet_plus_plus"]
 
 @register(
     family="variants",
+    family_default=True,
     ranks=(2, 3),
     reference=Reference(9_041_601, "Zhou et al. 2018 (9.04M): 96x96x1, filters 32-512"),
     tiny={"input_shape": (32, 32, 1), "filters": (4, 8, 16, 32), "dropout": 0.0},

@@ -103,6 +103,7 @@ def _concat(tensors, *, name: str):
 # --------------------------------------------------------------------------- vnet
 @register(
     family="vnet",
+    family_default=True,
     ranks=(2,),
     reference=Reference(16_529_713, "SPEC.md 'vnet (2D V-Net)': 128x128x1"),
     tiny={"input_shape": (32, 32, 1), "filters": 4, "depth": 3, "kernel_size": 3},
@@ -236,6 +237,7 @@ def vnet(
 # ------------------------------------------------------------------------ vnet_3d
 @register(
     family="vnet3d",
+    family_default=True,
     ranks=(3,),
     reference=Reference(
         14_324_241,

@@ -7,6 +7,7 @@ files keep only what is specific to their model.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import textwrap
@@ -163,6 +164,24 @@ def test_bad_filters_are_refused_by_name(key):
     for filters in bad:
         with pytest.raises(ValueError, match="`filters`"):
             tiny(key, filters=filters)
+
+
+def test_every_family_has_one_default_model(monkeypatch):
+    families = {zoo.spec(key).family for key in MODELS}
+    for family in families:
+        default = zoo.spec(zoo.default_model(family))
+        assert default.family == family and default.family_default
+    with pytest.raises(ValueError, match="Valid families: backboned_unet"):
+        zoo.default_model("vnet2d")
+    specs = zoo.registry._SPECS
+    two = dataclasses.replace(specs["vnet3d"], family_default=True)
+    monkeypatch.setitem(specs, "vnet3d", two)
+    with pytest.raises(ValueError, match=r"'vnet3d'.*\['vnet3d', 'vnet_3d'\]"):
+        zoo.default_model("vnet3d")
+    none = dataclasses.replace(specs["unet25d"], family_default=False)
+    monkeypatch.setitem(specs, "unet25d", none)
+    with pytest.raises(ValueError, match="'unet25d' needs exactly one.*none"):
+        zoo.default_model("unet25d")
 
 
 @pytest.mark.parametrize("key", MODELS)
