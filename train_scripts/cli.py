@@ -96,7 +96,8 @@ class Family:
     """A model family: the models a ``train_<family>.py`` script may train.
 
     Args:
-        models: Registered model names; the first is the default.
+        models: Registered model names; the first is the default
+            (:func:`zoo.default_model`).
         dataset: Default ``--dataset``.
         patch_size: Default ``--patch-size``.
         description: One line for ``--help``.
@@ -111,44 +112,44 @@ class Family:
         self.description = description
 
 
-def _models(family: str, default: str) -> tuple[str, ...]:
-    """Models whose spec names ``family`` (``default`` first)."""
-    specs = [zoo.spec(key) for key in zoo.list_models()]
-    others = [s.key for s in specs if s.family == family]
+def _models(family: str) -> tuple[str, ...]:
+    """Models whose spec names ``family``, the family's default first."""
+    default = zoo.default_model(family)
+    others = [key for key in zoo.list_models() if zoo.spec(key).family == family]
     return (default, *(key for key in others if key != default))
 
 
 FAMILIES: dict[str, Family] = {
     "unet": Family(
-        _models("unet", "unet_padding"),
+        _models("unet"),
         "synthetic",
         "128",
         "U-Net (Ronneberger et al. 2015): unet_padding (same padding, BN) or "
         "unet_original (valid padding; targets are centre-cropped to its output)",
     ),
     "vnet": Family(
-        _models("vnet", "vnet"),
+        _models("vnet"),
         "synthetic",
         "128",
         "2D V-Net (Milletari et al. 2016, 2D form)",
     ),
     "vnet3d": Family(
-        _models("vnet3d", "vnet_3d"),
+        _models("vnet3d"),
         "synthetic3d",
         "32",
         "3D V-Nets: vnet_3d, vnet3d (bottleneck/inception) and vnet3d_depthwise",
     ),
     "unet3d": Family(
-        _models("unet3d", "unet3d"), "synthetic3d", "32", "3D U-Net (Cicek et al. 2016)"
+        _models("unet3d"), "synthetic3d", "32", "3D U-Net (Cicek et al. 2016)"
     ),
     "unet25d": Family(
-        _models("unet25d", "unet25d"),
+        _models("unet25d"),
         "synthetic3d",
         "32,32,5",
         "2.5D U-Net with spatial attention on thin slabs (H, W, slices)",
     ),
     "backboned_unet": Family(
-        _models("backboned_unet", "backboned_unet"),
+        _models("backboned_unet"),
         "synthetic",
         "128",
         "U-Nets with a keras.applications / Darknet encoder (weights=None), the "
@@ -156,7 +157,7 @@ FAMILIES: dict[str, Family] = {
         "parallel on whole images resized to the patch, ROIs from the masks)",
     ),
     "variants": Family(
-        _models("variants", "unet_plus_plus"),
+        _models("variants"),
         "synthetic",
         "128",
         "U-Net variants: UNet++, UNet 3+, Attention U-Net, Residual U-Net, SA-UNet",
@@ -198,7 +199,8 @@ def build_parser(family: str | None = None) -> argparse.ArgumentParser:
     model = parser.add_argument_group("model")
     model.add_argument(
         "--model",
-        default=fam.models[0] if fam else "unet_padding",
+        # Without a family, the U-Net script's default model.
+        default=(fam or FAMILIES["unet"]).models[0],
         choices=fam.models if fam else None,
         help="registered model name" + ("" if fam else " (see zoo.list_models())"),
     )

@@ -17,6 +17,7 @@ from zoo.presets import Preset, from_pretrained, list_pretrained
 from zoo.registry import (
     ModelSpec,
     Reference,
+    default_model,
     get,
     list_models,
     rebuild,
@@ -40,6 +41,7 @@ __all__ = [
     "attention_unet",
     "backboned_unet",
     "branch2_unet",
+    "default_model",
     "fine_grained_unet",
     "from_pretrained",
     "get",

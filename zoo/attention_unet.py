@@ -28,11 +28,14 @@ from zoo.validation import (
     NORMS,
     check_choice,
     check_divisible,
-    check_filters,
     check_input_shape,
     check_output_activation,
     check_positive_int,
+    level_filters,
 )
+
+# Levels of an int `filters`: those of the default.
+_INT_DEPTH = 5
 
 __all__ = ["attention_unet"]
 
@@ -44,13 +47,15 @@ __all__ = ["attention_unet"]
         6_087_108, "Oktay et al. 2018, authors' code: 160x160x96x1, filters 16-256"
     ),
     tiny={"input_shape": (32, 32, 1), "filters": (4, 8, 16, 32)},
-    size_rule=divisible_by(lambda a: 2 ** (len(a["filters"]) - 1)),
+    size_rule=divisible_by(
+        lambda a: 2 ** (len(level_filters(a["filters"], int_depth=_INT_DEPTH)) - 1)
+    ),
 )
 def attention_unet(
     input_shape: Sequence[int | None] = (160, 160, 96, 1),
     n_classes: int = 1,
     *,
-    filters: Sequence[int] = (16, 32, 64, 128, 256),
+    filters: int | Sequence[int] = (16, 32, 64, 128, 256),
     norm: Literal["batch", "instance", "sample"] | None = "batch",
     interpolation: Literal["linear", "nearest"] = "linear",
     output_activation: str | None = "auto",
@@ -74,10 +79,12 @@ def attention_unet(
 
     Args:
         input_shape: ``(H, W, C)`` or ``(D, H, W, C)``, spatial sizes multiples
-            of ``2**(len(filters)-1)`` (``None`` allowed). Defaults to
+            of ``2**(depth-1)`` (``None`` allowed). Defaults to
             ``(160, 160, 96, 1)``, the paper's CT training patches.
         n_classes: Output channels. Defaults to 1.
-        filters: Filters per level, top to bottom. Defaults to
+        filters: Filters of the top level (int, doubled at every level) or one
+            per level (sequence). A sequence's length is the depth (2 or
+            more); an int gives 5 levels, as the default. Defaults to
             ``(16, 32, 64, 128, 256)`` (the authors' 64..1024 divided by their
             ``feature_scale=4``).
         norm: ``"batch"``, ``"instance"`` or ``None`` in the conv blocks.
@@ -93,7 +100,7 @@ def attention_unet(
 
     Raises:
         ValueError: For a wrong ``input_shape`` rank, a spatial size that is
-            not a multiple of ``2**(len(filters)-1)`` (nearest valid sizes
+            not a multiple of ``2**(depth-1)`` (nearest valid sizes
             named), or bad ``filters``/``norm``/``interpolation``/
             ``output_activation``.
 
@@ -110,7 +117,7 @@ def attention_unet(
     """
     shape = check_input_shape(input_shape, rank=(2, 3))
     check_positive_int(n_classes, "n_classes")
-    filters = check_filters(filters)
+    filters = level_filters(filters, int_depth=_INT_DEPTH)
     check_choice(norm, NORMS, "norm")
     check_choice(interpolation, ("linear", "nearest"), "interpolation")
     check_output_activation(output_activation)

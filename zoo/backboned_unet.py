@@ -152,6 +152,7 @@ def _trunk(
 
 @register(
     family="backboned_unet",
+    family_default=True,
     ranks=(2,),
     reference=Reference(
         31_257_601, "ARCHITECTURES.md §9 / SPEC.md 'Derived U-Nets': resnet50, 256^2"

@@ -2,10 +2,10 @@
 
 Each builder is registered under its function name together with a
 :class:`ModelSpec`: the spatial ranks it builds, the axis layout of its input,
-its family, whether it has several inputs/outputs, its valid-size rule, tiny
-keyword arguments for tests, and its reference parameter count with the source
-of that figure. Scripts read these facts from the spec; no code outside
-``zoo/`` compares a model's name.
+its family (and whether it is the family's default model), whether it has
+several inputs/outputs, its valid-size rule, tiny keyword arguments for tests,
+and its reference parameter count with the source of that figure. Scripts read
+these facts from the spec; no code outside ``zoo/`` compares a model's name.
 
 Every model a registered builder returns carries a record of how it was built
 (registry key and constructor arguments, keras-hub's "config = constructor
@@ -37,6 +37,7 @@ from zoo.layers import BuildRecord
 __all__ = [
     "ModelSpec",
     "Reference",
+    "default_model",
     "divisible_by",
     "get",
     "list_models",
@@ -76,6 +77,8 @@ class ModelSpec:
     Args:
         key: Registry key (the builder's function name).
         family: The ``train_<family>.py`` script that trains it.
+        family_default: Whether it is its family's default model (the
+            ``--model`` default of that script); one per family.
         ranks: Spatial ranks it builds (2, 3 or both).
         reference: The pinned parameter count.
         tiny: Keyword arguments (``input_shape`` included) of a tiny model for
@@ -101,6 +104,7 @@ class ModelSpec:
     ranks: tuple[int, ...]
     reference: Reference
     tiny: Mapping[str, Any]
+    family_default: bool = False
     layout: Literal["channels_last", "slices_last"] = "channels_last"
     multi_input: bool = False
     multi_output: bool = False
@@ -285,6 +289,33 @@ def spec(name: str) -> ModelSpec:
 def list_models() -> list[str]:
     """Names of all registered builders, sorted."""
     return sorted(_REGISTRY)
+
+
+def default_model(family: str) -> str:
+    """The registry key of the builder registered with ``family_default=True``.
+
+    Example:
+        >>> default_model("vnet3d")
+        'vnet_3d'
+
+    Raises:
+        ValueError: If no builder is in ``family`` (the message lists the
+            families), or the family has no default or several.
+    """
+    members = [s for s in _SPECS.values() if s.family == family]
+    if not members:
+        families = sorted({s.family for s in _SPECS.values()})
+        raise ValueError(
+            f"Unknown family {family!r}. Valid families: {', '.join(families)}"
+        )
+    defaults = sorted(s.key for s in members if s.family_default)
+    if len(defaults) != 1:
+        raise ValueError(
+            f"Family {family!r} needs exactly one builder registered with "
+            f"family_default=True. Received: {defaults or 'none'} among "
+            f"{sorted(s.key for s in members)}"
+        )
+    return defaults[0]
 
 
 def record_of(model: keras.Model) -> tuple[str, dict[str, Any]] | None:

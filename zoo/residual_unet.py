@@ -19,11 +19,14 @@ from zoo.registry import Reference, divisible_by, register
 from zoo.validation import (
     check_choice,
     check_divisible,
-    check_filters,
     check_input_shape,
     check_output_activation,
     check_positive_int,
+    level_filters,
 )
+
+# Levels of an int `filters`: those of the default.
+_INT_DEPTH = 4
 
 __all__ = ["residual_unet"]
 
@@ -35,13 +38,15 @@ __all__ = ["residual_unet"]
         8_233_025, "Zhang et al. 2018 Table I: 224x224x3 (7.8M without projections)"
     ),
     tiny={"input_shape": (32, 32, 1), "filters": (4, 8, 16, 32)},
-    size_rule=divisible_by(lambda a: 2 ** (len(a["filters"]) - 1)),
+    size_rule=divisible_by(
+        lambda a: 2 ** (len(level_filters(a["filters"], int_depth=_INT_DEPTH)) - 1)
+    ),
 )
 def residual_unet(
     input_shape: Sequence[int | None] = (224, 224, 3),
     n_classes: int = 1,
     *,
-    filters: Sequence[int] = (64, 128, 256, 512),
+    filters: int | Sequence[int] = (64, 128, 256, 512),
     interpolation: Literal["nearest", "linear"] = "nearest",
     output_activation: str | None = "auto",
     name: str = "residual_unet",
@@ -64,10 +69,12 @@ def residual_unet(
 
     Args:
         input_shape: ``(H, W, C)`` or ``(D, H, W, C)``, spatial sizes multiples
-            of ``2**(len(filters)-1)`` (``None`` allowed). Defaults to
+            of ``2**(depth-1)`` (``None`` allowed). Defaults to
             ``(224, 224, 3)``, the paper's road-image patches.
         n_classes: Output channels. Defaults to 1.
-        filters: Filters per level, top to bottom (the last is the bridge).
+        filters: Filters of the top level (int, doubled at every level) or one
+            per level (sequence; the last is the bridge). A sequence's length
+            is the depth (2 or more); an int gives 4 levels, as the default.
             Defaults to ``(64, 128, 256, 512)``.
         interpolation: Up-sampling, ``"nearest"`` or ``"linear"``. Defaults to
             "nearest".
@@ -80,7 +87,7 @@ def residual_unet(
 
     Raises:
         ValueError: For a wrong ``input_shape`` rank, a spatial size that is
-            not a multiple of ``2**(len(filters)-1)`` (nearest valid sizes
+            not a multiple of ``2**(depth-1)`` (nearest valid sizes
             named), or bad ``filters``/``interpolation``/``output_activation``.
 
     Example:
@@ -98,7 +105,7 @@ def residual_unet(
     """
     shape = check_input_shape(input_shape, rank=(2, 3))
     check_positive_int(n_classes, "n_classes")
-    filters = check_filters(filters)
+    filters = level_filters(filters, int_depth=_INT_DEPTH)
     check_choice(interpolation, ("nearest", "linear"), "interpolation")
     check_output_activation(output_activation)
     depth = len(filters)

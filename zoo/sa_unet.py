@@ -27,6 +27,7 @@ from zoo.validation import (
     check_output_activation,
     check_positive_int,
     check_rate,
+    level_filters,
     renamed_argument,
 )
 
@@ -46,7 +47,7 @@ def sa_unet(
     input_shape: Sequence[int | None] = (592, 592, 3),
     n_classes: int = 1,
     *,
-    filters: int = 16,
+    filters: int | Sequence[int] = 16,
     depth: int = 4,
     block_size: int = 7,
     dropout: float = 0.18,
@@ -75,7 +76,8 @@ def sa_unet(
             ``(592, 592, 3)``, the DRIVE images zero-padded to 592 x 592 by the
             authors.
         n_classes: Output channels. Defaults to 1 (vessel).
-        filters: Filters of the top level, doubled at every level. Defaults to 16.
+        filters: Filters of the top level (int, doubled at every level) or one
+            per level (sequence of ``depth`` ints). Defaults to 16.
         depth: Resolution levels (``depth - 1`` poolings). Defaults to 4.
         block_size: DropBlock block edge (clipped to small feature maps).
             Defaults to 7.
@@ -113,10 +115,10 @@ def sa_unet(
     """
     shape = check_input_shape(input_shape, rank=(2, 3))
     check_positive_int(n_classes, "n_classes")
-    check_positive_int(filters, "filters")
     check_positive_int(depth, "depth")
     if depth < 2:
         raise ValueError(f"`depth` must be >= 2. Received: depth={depth}")
+    widths = level_filters(filters, depth)
     check_positive_int(block_size, "block_size")
     dropout = renamed_argument(
         "keep_prob", keep_prob, "dropout", dropout, lambda p: round(1.0 - p, 10)
@@ -138,11 +140,11 @@ def sa_unet(
     x = inputs
     skips = []
     for level in range(depth - 1):
-        x = block(x, filters * 2**level, name=f"{name}_enc{level}")
+        x = block(x, widths[level], name=f"{name}_enc{level}")
         skips.append(x)
         x = max_pool(x, name=f"{name}_pool{level}")
     # Bottleneck (Fig. 1): conv unit -> spatial attention -> conv unit.
-    bottom = filters * 2 ** (depth - 1)
+    bottom = widths[-1]
     x = dropblock_conv_block(
         x,
         bottom,
@@ -161,7 +163,7 @@ def sa_unet(
         name=f"{name}_mid1",
     )
     for level in range(depth - 2, -1, -1):
-        f = filters * 2**level
+        f = widths[level]
         up = conv_transpose(
             x,
             f,

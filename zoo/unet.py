@@ -20,11 +20,13 @@ from zoo.validation import (
     check_input_shape,
     check_output_activation,
     check_positive_int,
+    level_filters,
 )
 
 __all__ = ["unet_original", "unet_padding"]
 
 _VALID_CONV_LOSS = 4  # two unpadded 3x3 convolutions per level eat 2 + 2 pixels
+_PAPER_DEPTH = 5  # Fig. 1: five levels, the depth an int `filters` expands to
 
 
 def _valid_sizes(size: int, depth: int) -> list[int] | None:
@@ -174,7 +176,7 @@ def input_size_for_output(output: int, depth: int = 5, *, aligned: bool = True) 
 
 def _original_size_rule(spatial, arguments) -> tuple[int, ...]:
     """Nearest aligned size per axis ("valid"), or a multiple of 2**(depth-1)."""
-    depth = len(arguments["filters"])
+    depth = len(level_filters(arguments["filters"], int_depth=_PAPER_DEPTH))
     if arguments["padding"] == "valid":
         return tuple(nearest_valid_input_size(s, depth) for s in spatial)
     return divisible_by(lambda a: 2 ** (depth - 1))(spatial, arguments)
@@ -193,7 +195,7 @@ def unet_original(
     input_shape: Sequence[int | None] = (572, 572, 1),
     n_classes: int = 1,
     *,
-    filters: Sequence[int] = (64, 128, 256, 512, 1024),
+    filters: int | Sequence[int] = (64, 128, 256, 512, 1024),
     padding: Literal["valid", "same"] = "valid",
     dropout: float = 0.5,
     up_mode: Literal["upsample", "transpose"] = "upsample",
@@ -211,8 +213,10 @@ def unet_original(
             unpadded convolutions (see ``unet_original.output_size``). Defaults to
             ``(572, 572, 1)``.
         n_classes: Output channels. Defaults to 1.
-        filters: Filters per level, top to bottom; its length is the depth.
-            Defaults to ``(64, 128, 256, 512, 1024)``.
+        filters: Filters of the top level (int, doubled at every level) or one
+            per level (sequence). A sequence's length is the depth (2 or more);
+            an int gives the paper's 5 levels. Defaults to
+            ``(64, 128, 256, 512, 1024)``.
         padding: ``"valid"`` (the paper) or ``"same"`` (output size = input size,
             sizes must be multiples of ``2**(depth-1)``). Defaults to ``"valid"``.
         dropout: Rate of the drop-out layers at the end of the contracting path
@@ -232,8 +236,9 @@ def unet_original(
 
     Raises:
         ValueError: For a wrong ``input_shape`` rank, a spatial size the
-            network cannot take (the nearest valid sizes are named), fewer than
-            two ``filters``, or a bad ``dropout``/``padding``/``output_activation``.
+            network cannot take (the nearest valid sizes are named), bad
+            ``filters`` (fewer than two levels, a value below 1), or a bad
+            ``dropout``/``padding``/``output_activation``.
 
     Example:
         >>> model = unet_original((572, 572, 1))
@@ -252,13 +257,7 @@ def unet_original(
     """
     shape = check_input_shape(input_shape, rank=2)
     check_positive_int(n_classes, "n_classes")
-    filters = tuple(filters)
-    if len(filters) < 2 or any(
-        isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in filters
-    ):
-        raise ValueError(
-            f"`filters` needs >= 2 positive entries. Received: filters={filters}"
-        )
+    filters = level_filters(filters, int_depth=_PAPER_DEPTH)
     if padding not in ("valid", "same"):
         raise ValueError(
             f"`padding` must be 'valid' or 'same'. Received: padding={padding!r}"
@@ -323,6 +322,7 @@ unet_original.skip_offsets = skip_offsets
 
 @register(
     family="unet",
+    family_default=True,
     ranks=(2,),
     reference=Reference(
         31_054_145, "SPEC.md 'unet_padding' (design notes): 256x256x1, depth 5"
@@ -335,7 +335,7 @@ def unet_padding(
     n_classes: int = 1,
     *,
     depth: int = 5,
-    filters: int = 64,
+    filters: int | Sequence[int] = 64,
     norm: Literal["batch", "instance", "sample"] | None = "batch",
     residual: bool = False,
     dropout: float = 0.0,
@@ -354,7 +354,8 @@ def unet_padding(
             ``(256, 256, 1)``.
         n_classes: Output channels. Defaults to 1.
         depth: Number of resolution levels (``depth - 1`` poolings). Defaults to 5.
-        filters: Filters of the top level, doubled at every level. Defaults to 64.
+        filters: Filters of the top level (int, doubled at every level) or one
+            per level (sequence of ``depth`` ints). Defaults to 64.
         norm: ``"batch"``, ``"instance"`` (per sample and channel), ``"sample"``
             (per-sample layer norm) or ``None``. Defaults to "batch".
         residual: Make every conv block residual (channel zero-padding before
@@ -384,7 +385,7 @@ def unet_padding(
     check_positive_int(depth, "depth")
     if depth < 2:
         raise ValueError(f"`depth` must be >= 2. Received: depth={depth}")
-    check_positive_int(filters, "filters")
+    widths = level_filters(filters, depth)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
     check_output_activation(output_activation)
@@ -400,7 +401,7 @@ def unet_padding(
             x = max_pool(x, name=f"{name}_pool{level - 1}")
         x = conv_block(
             x,
-            filters * 2**level,
+            widths[level],
             norm=norm,
             residual=residual,
             dropout=dropout if level == depth - 1 else 0.0,
@@ -408,7 +409,7 @@ def unet_padding(
         )
         skips.append(x)
     for level in range(depth - 2, -1, -1):
-        f = filters * 2**level
+        f = widths[level]
         up = up_conv(x, f, name=f"{name}_up{level}")
         x = layers.Concatenate(name=f"{name}_concat{level}")([up, skips[level]])
         x = conv_block(x, f, norm=norm, residual=residual, name=f"{name}_dec{level}")

@@ -26,11 +26,14 @@ from zoo.registry import Reference, divisible_by, register
 from zoo.validation import (
     check_bool,
     check_divisible,
-    check_filters,
     check_input_shape,
     check_output_activation,
     check_positive_int,
+    level_filters,
 )
+
+# Levels of an int `filters`: those of the default.
+_INT_DEPTH = 5
 
 __all__ = ["unet3_plus"]
 
@@ -43,13 +46,15 @@ __all__ = ["unet3_plus"]
     ),
     tiny={"input_shape": (32, 32, 1), "filters": (4, 8, 16, 32), "skip_filters": 4},
     multi_output=True,
-    size_rule=divisible_by(lambda a: 2 ** (len(a["filters"]) - 1)),
+    size_rule=divisible_by(
+        lambda a: 2 ** (len(level_filters(a["filters"], int_depth=_INT_DEPTH)) - 1)
+    ),
 )
 def unet3_plus(
     input_shape: Sequence[int | None] = (320, 320, 1),
     n_classes: int = 1,
     *,
-    filters: Sequence[int] = (64, 128, 256, 512, 1024),
+    filters: int | Sequence[int] = (64, 128, 256, 512, 1024),
     skip_filters: int = 64,
     deep_supervision: bool = True,
     cgm: bool = False,
@@ -64,7 +69,7 @@ def unet3_plus(
         Sec. 2), and the authors' ``UNet_3Plus_DeepSup(_CGM)``.
 
     Encoder ``X_En^i``: 2 x (Conv 3x3 -> BN -> ReLU), 2x2 max-pooling. Decoder
-    stage ``X_De^i`` (Eq. 1) takes each of the ``N = len(filters)`` scales:
+    stage ``X_De^i`` (Eq. 1) takes each of the ``N = depth`` scales:
     shallower encoder maps max-pooled by ``2**(i-k)``, ``X_En^i`` itself, and
     deeper decoder maps (the bottleneck ``X_En^{N-1}`` as ``X_De^{N-1}``)
     up-sampled bilinearly by ``2**(k-i)``, each through Conv 3x3 (``skip_filters``)
@@ -74,11 +79,13 @@ def unet3_plus(
 
     Args:
         input_shape: ``(H, W, C)`` or ``(D, H, W, C)``, spatial sizes multiples
-            of ``2**(len(filters)-1)`` (``None`` allowed). Defaults to
+            of ``2**(depth-1)`` (``None`` allowed). Defaults to
             ``(320, 320, 1)``, the paper's CT slices.
         n_classes: Output channels. Defaults to 1.
-        filters: Encoder filters per level. Defaults to
-            ``(64, 128, 256, 512, 1024)``.
+        filters: Filters of the top level (int, doubled at every level) or one
+            per level (sequence) of the encoder. A sequence's length is the
+            depth (2 or more); an int gives 5 levels, as the default. Defaults
+            to ``(64, 128, 256, 512, 1024)``.
         skip_filters: Channels of every full-scale skip. Defaults to 64.
         deep_supervision: ``True``: outputs ``f"{name}_out{i}"`` for ``i = 0 ...
             N-1`` (``out0`` is the final full-resolution map, ``out{N-1}`` the
@@ -104,7 +111,7 @@ def unet3_plus(
 
     Raises:
         ValueError: For a wrong ``input_shape`` rank, a spatial size that is
-            not a multiple of ``2**(len(filters)-1)`` (nearest valid sizes
+            not a multiple of ``2**(depth-1)`` (nearest valid sizes
             named), ``cgm`` without sigmoid outputs, or bad ``filters``/
             ``skip_filters``/``deep_supervision``/``output_activation``.
 
@@ -124,7 +131,7 @@ def unet3_plus(
     """
     shape = check_input_shape(input_shape, rank=(2, 3))
     check_positive_int(n_classes, "n_classes")
-    filters = check_filters(filters)
+    filters = level_filters(filters, int_depth=_INT_DEPTH)
     check_positive_int(skip_filters, "skip_filters")
     check_bool(deep_supervision, "deep_supervision")
     check_bool(cgm, "cgm")

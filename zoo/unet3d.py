@@ -41,6 +41,7 @@ from zoo.validation import (
     check_norm_and_up_mode,
     check_output_activation,
     check_positive_int,
+    level_filters,
 )
 
 __all__ = ["unet3d", "unet25d"]
@@ -56,6 +57,7 @@ _CUBIC_KERNEL = (3, 3, 3)
 # ------------------------------------------------------------------------- unet3d
 @register(
     family="unet3d",
+    family_default=True,
     ranks=(3,),
     reference=Reference(
         19_078_337, "SPEC.md 'unet3d': 128^3x1, BN, transposed conv (the paper)"
@@ -68,7 +70,7 @@ def unet3d(
     n_classes: int = 1,
     *,
     depth: int = 4,
-    filters: int = 32,
+    filters: int | Sequence[int] = 32,
     norm: Literal["batch", "instance", "sample"] | None = "batch",
     up_mode: Literal["transpose", "upsample"] = "transpose",
     interpolation: Literal["nearest", "linear"] = "nearest",
@@ -89,8 +91,9 @@ def unet3d(
             ``2**(depth-1)`` or ``None``. Defaults to ``(128, 128, 128, 1)``.
         n_classes: Output channels. Defaults to 1.
         depth: Number of levels (``depth - 1`` max-poolings). Defaults to 4.
-        filters: Channels of the first conv; level ``i`` has units of
-            ``filters * 2**i`` then ``filters * 2**(i+1)``. Defaults to 32.
+        filters: Filters of the top level (int, doubled at every level) or one
+            per level (sequence of ``depth`` ints); a level's first unit has
+            its filters, the second twice as many. Defaults to 32.
         norm: Normalisation before every ReLU: ``"batch"`` (the paper's),
             ``"instance"``, ``"sample"`` or None. Defaults to "batch".
         up_mode: ``"transpose"``: a 2x2x2 stride-2 transposed conv keeping the
@@ -135,7 +138,7 @@ def unet3d(
     check_positive_int(depth, "depth")
     if depth < 2:
         raise ValueError(f"`depth` must be >= 2. Received: depth={depth}")
-    check_positive_int(filters, "filters")
+    widths = level_filters(filters, depth)
     if interpolation not in ("nearest", "linear"):
         raise ValueError(
             "`interpolation` must be 'nearest' or 'linear'. "
@@ -157,7 +160,7 @@ def unet3d(
         return x
 
     def encoder(x, level, *, name):
-        f = filters * 2**level
+        f = widths[level]
         return units(x, (f, 2 * f), name=name)
 
     def down(x, level, *, name):
@@ -200,6 +203,7 @@ def _spatial_attention(x, kernel_size, *, name: str):
 
 @register(
     family="unet25d",
+    family_default=True,
     ranks=(3,),
     reference=Reference(7_687_862, "SPEC.md 'unet25d': 512x512x5x1"),
     tiny={"input_shape": (32, 32, 5, 1), "filters": 4},
@@ -212,7 +216,7 @@ def unet25d(
     input_shape: Sequence[int | None] = (512, 512, 5, 1),
     n_classes: int = 1,
     *,
-    filters: int = 16,
+    filters: int | Sequence[int] = 16,
     output_activation: str | None = "auto",
     name: str = "unet25d",
 ) -> keras.Model:
@@ -229,8 +233,8 @@ def unet25d(
             and ``W`` multiples of 16 (or ``None``), ``S`` known and >= 1.
             Defaults to ``(512, 512, 5, 1)``.
         n_classes: Output channels. Defaults to 1.
-        filters: Channels of level 0, doubled at every level (5 levels).
-            Defaults to 16.
+        filters: Filters of the top level (int, doubled at every level) or one
+            per level (sequence of 5 ints). Defaults to 16.
         output_activation: ``"auto"`` (sigmoid for 1 class, softmax otherwise),
             ``"sigmoid"``, ``"softmax"`` or ``None`` for logits. Defaults to "auto".
         name: Model name and layer-name prefix. Defaults to ``"unet25d"``.
@@ -267,7 +271,7 @@ def unet25d(
     shape = check_input_shape(input_shape, rank=3)
     check_positive_int(n_classes, "n_classes")
     check_output_activation(output_activation)
-    check_positive_int(filters, "filters")
+    widths = level_filters(filters, _UNET25D_DEPTH)
     if shape[2] is None:
         raise ValueError(
             "`input_shape` needs a known slice count (third axis): slice padding "
@@ -289,7 +293,7 @@ def unet25d(
     def encoder(x, level, *, name):
         if level == _UNET25D_DEPTH - 1:
             x = _spatial_attention(x, kernel(level), name=f"{name}_att")
-        return conv_pair(x, level, filters * 2**level, name=name)
+        return conv_pair(x, level, widths[level], name=name)
 
     def down(x, level, *, name):
         if level <= _UNET25D_PLANAR_LEVELS:
@@ -299,7 +303,7 @@ def unet25d(
     def up(x, level, *, name):
         slice_factor = 1 if level < _UNET25D_PLANAR_LEVELS else 2
         x = upsample(x, (2, 2, slice_factor), interpolation="linear", name=name)
-        return conv(x, filters * 2**level, kernel(level), name=f"{name}_conv")
+        return conv(x, widths[level], kernel(level), name=f"{name}_conv")
 
     def decoder(u, skip, level, *, name):
         extra = u.shape[3] - skip.shape[3]
@@ -307,7 +311,7 @@ def unet25d(
             skip = zero_pad(skip, ((0, 0), (0, 0), (0, extra)), name=f"{name}_pad")
         x = layers.Concatenate(name=f"{name}_concat")([u, skip])
         x = _spatial_attention(x, kernel(level), name=f"{name}_att")
-        x = conv_pair(x, level, filters * 2**level, name=name)
+        x = conv_pair(x, level, widths[level], name=name)
         if extra:
             x = crop(x, ((0, 0), (0, 0), (0, extra)), name=f"{name}_crop")
         return x

@@ -22,28 +22,34 @@ from zoo.validation import (
     check_bool,
     check_choice,
     check_divisible,
-    check_filters,
     check_input_shape,
     check_output_activation,
     check_positive_int,
     check_rate,
+    level_filters,
 )
+
+# Levels of an int `filters`: those of the default.
+_INT_DEPTH = 5
 
 __all__ = ["prune_unet_plus_plus", "unet_plus_plus"]
 
 
 @register(
     family="variants",
+    family_default=True,
     ranks=(2, 3),
     reference=Reference(9_041_601, "Zhou et al. 2018 (9.04M): 96x96x1, filters 32-512"),
     tiny={"input_shape": (32, 32, 1), "filters": (4, 8, 16, 32), "dropout": 0.0},
-    size_rule=divisible_by(lambda a: 2 ** (len(a["filters"]) - 1)),
+    size_rule=divisible_by(
+        lambda a: 2 ** (len(level_filters(a["filters"], int_depth=_INT_DEPTH)) - 1)
+    ),
 )
 def unet_plus_plus(
     input_shape: Sequence[int | None] = (96, 96, 1),
     n_classes: int = 1,
     *,
-    filters: Sequence[int] = (32, 64, 128, 256, 512),
+    filters: int | Sequence[int] = (32, 64, 128, 256, 512),
     deep_supervision: bool = False,
     norm: Literal["batch", "instance", "sample"] | None = None,
     dropout: float = 0.5,
@@ -58,22 +64,25 @@ def unet_plus_plus(
         Eq. 1), and the authors' Keras code (``Nest_Net``).
 
     Node ``X^{i,j}`` (level ``i``, column ``j``) is a conv block (2 x Conv 3x3
-    -> ReLU, each followed by drop-out) of ``filters[i]`` channels applied to
+    -> ReLU, each followed by drop-out) as wide as level ``i``'s filters, applied to
     ``X^{i-1,0}`` max-pooled (``j = 0``), or to the concatenation
     ``[X^{i,0}, ..., X^{i,j-1}, Up(X^{i+1,j-1})]`` with ``Up`` a 2x2 stride-2
     transposed convolution (``j > 0``). A 1x1 head reads ``X^{0,j}``.
 
     Args:
         input_shape: ``(H, W, C)`` or ``(D, H, W, C)``, spatial sizes multiples
-            of ``2**(len(filters)-1)`` (``None`` allowed). Defaults to
+            of ``2**(depth-1)`` (``None`` allowed). Defaults to
             ``(96, 96, 1)`` (the paper's cell-nuclei images).
         n_classes: Output channels. Defaults to 1.
-        filters: Filters per level ``i``. Defaults to ``(32, 64, 128, 256, 512)``.
+        filters: Filters of the top level (int, doubled at every level) or one
+            per level (sequence). A sequence's length is the depth (2 or
+            more); an int gives 5 levels, as the default. Defaults to
+            ``(32, 64, 128, 256, 512)``.
         deep_supervision: ``True``: one output per ``X^{0,j}``, ``j = 1 ...
-            len(filters)-1``, named ``f"{name}_out{j}"`` (pass per-output
+            depth-1``, named ``f"{name}_out{j}"`` (pass per-output
             losses and loss weights as dicts keyed by these names), which
             ``prune_unet_plus_plus`` can cut at any level. ``False``: only
-            ``X^{0,len(filters)-1}``'s output. Defaults to False.
+            ``X^{0,depth-1}``'s output. Defaults to False.
         norm: ``"batch"``, ``"instance"`` or ``None`` after each convolution.
             Defaults to None (the authors' code).
         dropout: Drop-out rate after each convolution (0 disables). Defaults to
@@ -83,12 +92,12 @@ def unet_plus_plus(
         name: Model name and layer-name prefix. Defaults to ``"unet_plus_plus"``.
 
     Shapes:
-        ``(B, *S, C) -> (B, *S, n_classes)``, or a list of ``len(filters)-1``
+        ``(B, *S, C) -> (B, *S, n_classes)``, or a list of ``depth-1``
         such outputs with deep supervision.
 
     Raises:
         ValueError: For a wrong ``input_shape`` rank, a spatial size that is
-            not a multiple of ``2**(len(filters)-1)`` (nearest valid sizes
+            not a multiple of ``2**(depth-1)`` (nearest valid sizes
             named), or bad ``filters``/``norm``/``dropout``/
             ``deep_supervision``/``output_activation``.
 
@@ -106,7 +115,7 @@ def unet_plus_plus(
     """
     shape = check_input_shape(input_shape, rank=(2, 3))
     check_positive_int(n_classes, "n_classes")
-    filters = check_filters(filters)
+    filters = level_filters(filters, int_depth=_INT_DEPTH)
     check_bool(deep_supervision, "deep_supervision")
     check_choice(norm, NORMS, "norm")
     check_rate(dropout, "dropout")
@@ -170,7 +179,8 @@ def prune_unet_plus_plus(model: keras.Model, level: int) -> keras.Model:
     Args:
         model: A ``unet_plus_plus`` model, built with ``deep_supervision=True``
             unless ``level`` is its last column.
-        level: Column ``L`` of the output, ``1 <= L <= len(filters) - 1``.
+        level: Column ``L`` of the output, ``1 <= L <= depth - 1`` (the
+            model's number of levels less one).
 
     Returns:
         A model ``(B, *S, C) -> (B, *S, n_classes)`` named

@@ -81,24 +81,61 @@ def check_divisible(
         )
 
 
-def check_filters(filters: Sequence[int], *, minimum: int = 2) -> tuple[int, ...]:
-    """Check a per-level filter tuple: ``minimum`` or more positive integers.
+def level_filters(
+    filters: int | Sequence[int],
+    depth: int | None = None,
+    *,
+    int_depth: int | None = None,
+    name: str = "filters",
+) -> tuple[int, ...]:
+    """Filters per level, top to bottom, from an int or one value per level.
+
+    An int is the top level's filters, doubled at every level; a sequence
+    gives one positive int per level.
+
+    Args:
+        filters: The builder argument.
+        depth: The builder's number of levels: an int expands to as many, and a
+            sequence must have as many entries. None for builders whose depth is
+            the sequence's length (2 or more entries).
+        int_depth: Levels an int expands to when ``depth`` is None.
+        name: The argument's name in error messages.
 
     Returns:
-        The filters as a tuple.
+        One int per level.
 
     Raises:
-        ValueError: Naming ``filters`` and the received value.
+        ValueError: Naming ``name``, for a value that is neither an int nor a
+            sequence of ints, a value below 1, or a sequence whose length is not
+            ``depth`` (or below 2 when ``depth`` is None).
+
+    Example:
+        >>> level_filters(16, 4)
+        (16, 32, 64, 128)
+        >>> level_filters([8, 16, 24], int_depth=5)
+        (8, 16, 24)
     """
-    filters = tuple(filters)
-    if len(filters) < minimum or any(
-        isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in filters
-    ):
+    received = f"Received: {name}={filters!r}"
+    if isinstance(filters, int) and not isinstance(filters, bool):
+        if filters < 1:
+            raise ValueError(f"`{name}` must be >= 1. {received}")
+        levels = depth if depth is not None else int_depth
+        return tuple(filters * 2**level for level in range(levels))
+    if not isinstance(filters, Sequence) or isinstance(filters, str):
         raise ValueError(
-            f"`filters` needs >= {minimum} positive integer entries. "
-            f"Received: filters={filters}"
+            f"`{name}` must be an int (the top level's, doubled at every level) or "
+            f"a sequence of ints (one per level). {received}"
         )
-    return filters
+    widths = tuple(filters)
+    if any(isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in widths):
+        raise ValueError(f"`{name}` entries must be integers >= 1. {received}")
+    if depth is None and len(widths) < 2:
+        raise ValueError(f"`{name}` needs >= 2 entries, one per level. {received}")
+    if depth is not None and len(widths) != depth:
+        raise ValueError(
+            f"`{name}` needs {depth} entries, one per level of the model. {received}"
+        )
+    return widths
 
 
 def check_choice(value, choices: Sequence, name: str) -> None:

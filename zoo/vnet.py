@@ -39,6 +39,7 @@ from zoo.validation import (
     check_norm_and_up_mode,
     check_output_activation,
     check_positive_int,
+    level_filters,
 )
 
 __all__ = ["vnet", "vnet_3d", "vnet3d", "vnet3d_depthwise"]
@@ -102,6 +103,7 @@ def _concat(tensors, *, name: str):
 # --------------------------------------------------------------------------- vnet
 @register(
     family="vnet",
+    family_default=True,
     ranks=(2,),
     reference=Reference(16_529_713, "SPEC.md 'vnet (2D V-Net)': 128x128x1"),
     tiny={"input_shape": (32, 32, 1), "filters": 4, "depth": 3, "kernel_size": 3},
@@ -113,7 +115,7 @@ def vnet(
     n_classes: int = 1,
     *,
     depth: int = 5,
-    filters: int = 16,
+    filters: int | Sequence[int] = 16,
     kernel_size: int = 5,
     output_activation: str | None = "auto",
     name: str = "vnet",
@@ -130,7 +132,9 @@ def vnet(
             ``2**(depth-1)``. Defaults to ``(128, 128, 1)``.
         n_classes: Output channels. Defaults to 1.
         depth: Number of stages (``depth - 1`` down-samplings). Defaults to 5.
-        filters: Channels of stage 1, doubled at every stage. Defaults to 16.
+        filters: Filters of the top level (int, doubled at every level) or one
+            per level (sequence of ``depth`` ints); expanding stage ``s`` is as
+            wide as level ``s + 1``. Defaults to 16.
         kernel_size: Odd size of the square stage convolutions. Defaults to 5.
         output_activation: ``"auto"`` (sigmoid for 1 class, softmax otherwise),
             ``"sigmoid"``, ``"softmax"`` or ``None`` for logits. Defaults to "auto".
@@ -170,7 +174,7 @@ def vnet(
             "`input_shape` needs known spatial sizes: the per-element PReLU slopes "
             f"have the feature maps' shape. Received: input_shape={shape}"
         )
-    check_positive_int(filters, "filters")
+    widths = level_filters(filters, depth)
     _check_kernel_size(kernel_size)
 
     def unit(x, f, k, strides=1, *, name):
@@ -197,7 +201,7 @@ def vnet(
         )
 
     def encoder(x, level, *, name):
-        y = stage(x, filters * 2**level, _n_units(level), name=name)
+        y = stage(x, widths[level], _n_units(level), name=name)
         if x.shape[-1] == 1:
             # Paper Sec. 2: the 1-channel input is replicated over the 16
             # channels of stage 1; Keras' Add broadcasts it the same way.
@@ -205,16 +209,16 @@ def vnet(
         return residual_add(y, x, name=f"{name}_add")
 
     def down(x, level, *, name):
-        return unit(x, filters * 2**level, 2, strides=2, name=name)
+        return unit(x, widths[level], 2, strides=2, name=name)
 
     def up(x, level, *, name):
-        x = conv_transpose(x, filters * 2**level, 2, strides=2, name=f"{name}_conv")
+        x = conv_transpose(x, widths[level], 2, strides=2, name=f"{name}_conv")
         x = norm_layer(x, "batch", name=f"{name}_bn")
         return activation_layer(x, "prelu", name=f"{name}_act")
 
     def decoder(u, skip, level, *, name):
         x = _concat([skip, u], name=f"{name}_concat")
-        x = stage(x, filters * 2 ** (level + 1), _n_units(level), name=name)
+        x = stage(x, widths[level + 1], _n_units(level), name=name)
         return residual_add(x, u, name=f"{name}_add")
 
     return encoder_decoder_model(
@@ -233,6 +237,7 @@ def vnet(
 # ------------------------------------------------------------------------ vnet_3d
 @register(
     family="vnet3d",
+    family_default=True,
     ranks=(3,),
     reference=Reference(
         14_324_241,
@@ -246,7 +251,7 @@ def vnet_3d(
     input_shape: Sequence[int | None] = (128, 128, 128, 1),
     n_classes: int = 1,
     *,
-    filters: int = 16,
+    filters: int | Sequence[int] = 16,
     kernel_size: int = 5,
     depth: int = 5,
     norm: Literal["batch", "instance", "sample"] | None = "batch",
@@ -267,7 +272,9 @@ def vnet_3d(
         input_shape: ``(D, H, W, C)``; spatial sizes multiples of
             ``2**(depth-1)`` or ``None``. Defaults to ``(128, 128, 128, 1)``.
         n_classes: Output channels. Defaults to 1.
-        filters: Channels of level 0, doubled at every level. Defaults to 16.
+        filters: Filters of the top level (int, doubled at every level) or one
+            per level (sequence of ``depth`` ints); expanding level ``i`` is as
+            wide as level ``i + 1``. Defaults to 16.
         kernel_size: Odd size of the cubic stage convolutions (the paper's 5).
             Defaults to 5.
         depth: Number of levels (``depth - 1`` down-samplings). Defaults to 5.
@@ -310,7 +317,7 @@ def vnet_3d(
         LeakyReLU(0.3) instead of PReLU; the trilinear up-sampling option.
     """
     shape = _check_common(input_shape, n_classes, depth, output_activation, rank=3)
-    check_positive_int(filters, "filters")
+    widths = level_filters(filters, depth)
     _check_kernel_size(kernel_size)
     norm, up_mode = check_norm_and_up_mode(norm, up_mode, bn, deconv, bn_false="sample")
 
@@ -327,17 +334,17 @@ def vnet_3d(
         )
 
     def encoder(x, level, *, name):
-        return block(x, level, filters * 2**level, name=name)
+        return block(x, level, widths[level], name=name)
 
     def down(x, level, *, name):
-        return conv(x, filters * 2**level, 2, strides=2, padding="valid", name=name)
+        return conv(x, widths[level], 2, strides=2, padding="valid", name=name)
 
     def up(x, level, *, name):
-        return _up_3d(x, filters * 2**level, up_mode=up_mode, name=name)
+        return _up_3d(x, widths[level], up_mode=up_mode, name=name)
 
     def decoder(u, skip, level, *, name):
         x = _concat([u, skip], name=f"{name}_concat")
-        return block(x, level, filters * 2 ** (level + 1), name=name)
+        return block(x, level, widths[level + 1], name=name)
 
     return encoder_decoder_model(
         shape,
@@ -364,7 +371,7 @@ def vnet3d_depthwise(
     input_shape: Sequence[int | None] = (128, 128, 128, 1),
     n_classes: int = 1,
     *,
-    filters: int = 16,
+    filters: int | Sequence[int] = 16,
     kernel_size: int = 3,
     depth: int = 5,
     norm: Literal["batch", "instance", "sample"] | None = "batch",
@@ -385,7 +392,8 @@ def vnet3d_depthwise(
         input_shape: ``(D, H, W, C)``; spatial sizes multiples of
             ``2**(depth-1)`` or ``None``. Defaults to ``(128, 128, 128, 1)``.
         n_classes: Output channels. Defaults to 1.
-        filters: Channels of level 0, doubled at every level. Defaults to 16.
+        filters: Filters of the top level (int, doubled at every level) or one
+            per level (sequence of ``depth`` ints). Defaults to 16.
         kernel_size: Odd size of the depthwise kernels. Defaults to 3.
         depth: Number of levels. Defaults to 5.
         norm: Normalisation after every depthwise conv: ``"batch"``,
@@ -427,7 +435,7 @@ def vnet3d_depthwise(
         reproduced.
     """
     shape = _check_common(input_shape, n_classes, depth, output_activation, rank=3)
-    check_positive_int(filters, "filters")
+    widths = level_filters(filters, depth)
     _check_kernel_size(kernel_size)
     norm, up_mode = check_norm_and_up_mode(norm, up_mode, bn, deconv, bn_false="sample")
 
@@ -441,14 +449,14 @@ def vnet3d_depthwise(
 
     def encoder(x, level, *, name):
         if level == 0:
-            return conv(x, filters, 3, name=f"{name}_stem")
+            return conv(x, widths[0], 3, name=f"{name}_stem")
         return dw_block(x, min(level, 3), name=name)
 
     def down(x, level, *, name):
-        return conv(x, filters * 2**level, 2, strides=2, padding="valid", name=name)
+        return conv(x, widths[level], 2, strides=2, padding="valid", name=name)
 
     def up(x, level, *, name):
-        return _up_3d(x, filters * 2**level, up_mode=up_mode, name=name)
+        return _up_3d(x, widths[level], up_mode=up_mode, name=name)
 
     def decoder(u, skip, level, *, name):
         x = _concat([u, skip], name=f"{name}_concat")
@@ -520,7 +528,7 @@ def vnet3d(
     n_classes: int = 1,
     *,
     depth: int = 4,
-    filters: int | None = None,
+    filters: int | Sequence[int] | None = None,
     output_activation: str | None = "auto",
     name: str = "vnet3d",
 ) -> keras.Model:
@@ -539,9 +547,10 @@ def vnet3d(
             ``2**(depth-1)`` or ``None``. Defaults to ``(64, 64, 64, 1)``.
         n_classes: Output channels. Defaults to 1.
         depth: Number of levels, 2 to 5. Defaults to 4.
-        filters: Channels of level 0 (a multiple of 4), doubled at every level.
-            ``None`` keeps the bottom at 256 channels as the reference does:
-            32 for depth 4, 16 for depth 5. Defaults to None.
+        filters: Filters of the top level (int, doubled at every level) or one
+            per level (sequence of ``depth`` ints), multiples of 4. ``None``
+            keeps the bottom at 256 channels as the reference does: 32 for
+            depth 4, 16 for depth 5. Defaults to None.
         output_activation: ``"auto"``, ``"sigmoid"``, ``"softmax"`` or ``None``.
             Defaults to "auto".
         name: Model name and layer-name prefix. Defaults to ``"vnet3d"``.
@@ -552,7 +561,7 @@ def vnet3d(
     Raises:
         ValueError: For a wrong rank, a size that is not a multiple of
             ``2**(depth-1)`` (the nearest valid sizes are named), a depth
-            outside 2-5, or ``filters`` not a multiple of 4.
+            outside 2-5, or bad ``filters`` (a value not a multiple of 4).
 
     Example:
         >>> vnet3d().count_params()
@@ -561,11 +570,14 @@ def vnet3d(
         1361061
 
     Notes:
-        Encoder level ``i`` has (1, 3, 4, 6)[i] bottleneck units of
-        ``filters * 2**i`` channels, the bottom level 3; the first
+        Encoder level ``i`` has (1, 3, 4, 6)[i] bottleneck units as wide as
+        the level's filters, the bottom level 3; the first
         down-sampling is a stride-2 CBR(3), the others are inception
         reductions; each expanding level is trilinear x2 -> 1x1x1 conv ->
         concatenate ``[up, skip]`` -> ``min(i+1, 3)`` bottleneck units.
+        An inception reduction doubles its input's channels; with per-level
+        ``filters`` that do not double, the level's first bottleneck unit
+        projects them to the level's width.
         The reference also accepts an input tensor; call the returned model on
         a tensor instead.
     """
@@ -577,29 +589,29 @@ def vnet3d(
         )
     if filters is None:
         filters = 256 // 2 ** (depth - 1)
-    check_positive_int(filters, "filters")
-    if filters % 4:
+    widths = level_filters(filters, depth)
+    if any(f % 4 for f in widths):
         raise ValueError(
-            "`filters` must be a multiple of 4 (bottleneck and inception widths "
-            f"are quarters). Received: filters={filters}"
+            "`filters` must be multiples of 4 (bottleneck and inception widths "
+            f"are quarters). Received: filters={filters!r}"
         )
 
     def encoder(x, level, *, name):
         bottom = level == depth - 1
         n = _VNET3D_BOTTOM_UNITS if bottom else _VNET3D_ENCODER_UNITS[level]
-        return _bottleneck_block(x, filters * 2**level, n, name=name)
+        return _bottleneck_block(x, widths[level], n, name=name)
 
     def down(x, level, *, name):
         if level == 1:
-            return conv_unit(x, 2 * filters, 3, strides=2, norm="batch", name=name)
+            return conv_unit(x, widths[1], 3, strides=2, norm="batch", name=name)
         return _inception_down(x, name=name)
 
     def up(x, level, *, name):
-        return _up_3d(x, filters * 2**level, up_mode="upsample", name=name)
+        return _up_3d(x, widths[level], up_mode="upsample", name=name)
 
     def decoder(u, skip, level, *, name):
         x = _concat([u, skip], name=f"{name}_concat")
-        return _bottleneck_block(x, filters * 2**level, _n_units(level), name=name)
+        return _bottleneck_block(x, widths[level], _n_units(level), name=name)
 
     return encoder_decoder_model(
         shape,

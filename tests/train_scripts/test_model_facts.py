@@ -31,6 +31,15 @@ def test_families_come_from_the_spec():
     assert sorted(listed) == sorted(zoo.list_models())
 
 
+def test_model_default_is_the_registry_family_default():
+    for name, family in cli.FAMILIES.items():
+        default = zoo.default_model(name)
+        assert family.models[0] == default
+        assert cli.build_parser(name).parse_args(["--out", "x"]).model == default
+    generic = cli.build_parser().parse_args(["--out", "x"]).model
+    assert generic == zoo.default_model("unet")
+
+
 def test_patch_size_checked_by_the_spec_size_rule():
     """unet_original trains on aligned sizes; the spec names the nearest one."""
     kwargs = {"filters": [4, 8, 16]}

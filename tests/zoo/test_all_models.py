@@ -7,8 +7,11 @@ files keep only what is specific to their model.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import textwrap
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -19,6 +22,15 @@ from tests.helpers import assert_fit_step, fit_losses, random_batch, run_python
 from zoo.inference import with_input_size
 
 MODELS = zoo.list_models()
+# Builders that take `filters`. The backboned ones (backboned_unet, branch2_unet,
+# fine_grained_unet) have none: their widths are encoder_filters,
+# decoder_filters and centre_filters.
+FILTERS_MODELS = [
+    key for key in MODELS if "filters" in inspect.signature(zoo.get(key)).parameters
+]
+# Levels fixed by the architecture, for builders with neither a `depth`
+# argument nor a per-level default.
+FIXED_LEVELS = {"unet25d": 5}
 
 
 def tiny(key: str, **changes) -> keras.Model:
@@ -108,6 +120,68 @@ def test_overfits_a_tiny_batch(key):
     losses = fit_losses(tiny(key), steps=40)
     assert np.isfinite(losses).all()
     assert min(losses[-5:]) < losses[0] / 2, losses
+
+
+def _levels(key: str) -> tuple[int, bool]:
+    """Levels an int `filters` expands to at the tiny arguments, and whether a
+    sequence must have exactly that many entries (False: its length is the depth).
+    """
+    arguments = zoo.spec(key).arguments(**zoo.spec(key).tiny)
+    if "depth" in arguments:
+        return arguments["depth"], True
+    default = inspect.signature(zoo.get(key)).parameters["filters"].default
+    if isinstance(default, Sequence):
+        return len(default), False
+    assert key in FIXED_LEVELS, f"add the number of levels of {key} to FIXED_LEVELS"
+    return FIXED_LEVELS[key], True
+
+
+@pytest.mark.parametrize("key", FILTERS_MODELS)
+def test_filters_as_int_or_per_level_sequence_build_the_same_model(key):
+    """`filters=f` is `filters=(f, 2f, 4f, ...)`, one per level, and both
+    round-trip through the build record."""
+    spec = zoo.spec(key)
+    given = spec.tiny["filters"]
+    top = given if isinstance(given, int) else given[0]
+    levels, _ = _levels(key)
+    per_level = tuple(top * 2**level for level in range(levels))
+    shape = spec.tiny["input_shape"]
+    spatial = spec.nearest_size(shape[:-1], **{**spec.tiny, "filters": top})
+    counts = []
+    for filters in (top, per_level):
+        model = tiny(key, filters=filters, input_shape=(*spatial, shape[-1]))
+        counts.append(model.count_params())
+        assert zoo.rebuild(model).count_params() == counts[-1], filters
+    assert counts[0] == counts[1]
+
+
+@pytest.mark.parametrize("key", FILTERS_MODELS)
+def test_bad_filters_are_refused_by_name(key):
+    levels, exact = _levels(key)
+    bad = [0, -4, True, 4.0, "16", (4,), (4, *([0] * (levels - 1)))]
+    if exact:
+        bad.append(tuple(4 * 2**level for level in range(levels + 1)))
+    for filters in bad:
+        with pytest.raises(ValueError, match="`filters`"):
+            tiny(key, filters=filters)
+
+
+def test_every_family_has_one_default_model(monkeypatch):
+    families = {zoo.spec(key).family for key in MODELS}
+    for family in families:
+        default = zoo.spec(zoo.default_model(family))
+        assert default.family == family and default.family_default
+    with pytest.raises(ValueError, match="Valid families: backboned_unet"):
+        zoo.default_model("vnet2d")
+    specs = zoo.registry._SPECS
+    two = dataclasses.replace(specs["vnet3d"], family_default=True)
+    monkeypatch.setitem(specs, "vnet3d", two)
+    with pytest.raises(ValueError, match=r"'vnet3d'.*\['vnet3d', 'vnet_3d'\]"):
+        zoo.default_model("vnet3d")
+    none = dataclasses.replace(specs["unet25d"], family_default=False)
+    monkeypatch.setitem(specs, "unet25d", none)
+    with pytest.raises(ValueError, match="'unet25d' needs exactly one.*none"):
+        zoo.default_model("unet25d")
 
 
 @pytest.mark.parametrize("key", MODELS)
