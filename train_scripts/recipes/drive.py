@@ -53,6 +53,9 @@ from train_scripts.trainer import train
 from zoo.inference import average_models, predict_tiled
 from zoo.settings import read_settings, update_settings
 
+#: The recipe's model builder (its registry key is its name).
+MODEL = zoo.sa_unet
+
 #: Tile size and overlap of the recipe's whole-image prediction.
 TILE_SIZE = (128, 128)
 OVERLAP = 0.5
@@ -105,7 +108,7 @@ def inference_settings(
     """
     preprocess = preprocess or Preprocessing(channels="rgb")
     return {
-        "model": "sa_unet",
+        "model": MODEL.__name__,
         "model_kwargs": {"filters": filters},
         "n_classes": 1,
         "class_names": ["vessel"],
@@ -424,7 +427,7 @@ def _run_record(args, model: keras.Model) -> dict:
         "recipe": "drive",
         "config": vars(args),
         "model": {
-            "name": "sa_unet",
+            "name": MODEL.__name__,
             "kwargs": {"filters": args.filters},
             "params": model.count_params(),
         },
@@ -436,7 +439,7 @@ def _train(args, train_ds, val_ds, out: Path) -> dict:
     """Train SA-UNet; returns the run record (without the evaluation)."""
     channels = Preprocessing(channels=args.channels).n_channels(3)
     with precision_scope(args.precision):
-        model = zoo.sa_unet((None, None, channels), 1, filters=args.filters)
+        model = MODEL((None, None, channels), 1, filters=args.filters)
     warmup = int(args.warmup_epochs * args.steps)
     schedule = keras.optimizers.schedules.CosineDecay(
         args.lr / 10 if warmup else args.lr,

@@ -63,6 +63,9 @@ from train_scripts.trainer import train
 from zoo.inference import predict_tiled
 from zoo.settings import write_settings
 
+#: The recipe's model builder (its registry key is its name).
+MODEL = zoo.unet3d
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 N_CLASSES = 3
 CLASS_NAMES = ("background", "anterior", "posterior")
@@ -215,7 +218,7 @@ def inference_settings(filters: int) -> dict:
     """What ``predict`` / ``evaluate`` need to use the checkpoint as trained."""
     return {
         "task": "msd_hippocampus",
-        "model": "unet3d",
+        "model": MODEL.__name__,
         "model_kwargs": {"filters": filters},
         "n_classes": N_CLASSES,
         "axes": "DHWC",
@@ -258,7 +261,7 @@ def _train(args: argparse.Namespace, split: dict, out: Path) -> dict:
     val_y = np.stack([pad_to(a, TILE, True) for a in val_masks])
     val_ds = tf.data.Dataset.from_tensor_slices((val_x, val_y)).batch(4).cache()
 
-    model = zoo.unet3d((None, None, None, 1), N_CLASSES, filters=args.filters)
+    model = MODEL((None, None, None, 1), N_CLASSES, filters=args.filters)
     if args.init_from:
         model.load_weights(args.init_from)
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -284,7 +287,7 @@ def _train(args: argparse.Namespace, split: dict, out: Path) -> dict:
         "recipe": "hippocampus",
         "config": vars(args),
         "model": {
-            "name": "unet3d",
+            "name": MODEL.__name__,
             "kwargs": {"filters": args.filters, "n_classes": N_CLASSES},
             "params": model.count_params(),
         },
