@@ -25,7 +25,7 @@ from data_pipelines.image_io import (
     read_mask,
 )
 
-__all__ = ["load_drive", "load_folder_pairs", "load_isbi"]
+__all__ = ["load_drive", "load_folder_pairs", "load_isbi", "pair_by_stem"]
 
 
 def _list_images(folder: Path) -> dict[str, Path]:
@@ -57,6 +57,48 @@ def _check_same_size(image: np.ndarray, mask: np.ndarray, ip: Path, lp: Path) ->
             f"Size mismatch: image '{ip}' is {image.shape[0]}x{image.shape[1]} but "
             f"label '{lp}' is {mask.shape[0]}x{mask.shape[1]}"
         )
+
+
+def pair_by_stem(
+    images: dict[str, Path],
+    labels: dict[str, Path],
+    image_dir: Path,
+    label_dir: Path,
+    label_suffix: str = "",
+) -> dict[str, Path]:
+    """Each image stem's label file (``label stem = image stem + label_suffix``).
+
+    Args:
+        images: Image stem -> file.
+        labels: Label stem -> file.
+        image_dir: The images' folder (named in errors).
+        label_dir: The labels' folder (named in errors).
+        label_suffix: Suffix of a label's stem. Defaults to ``""``.
+
+    Raises:
+        FileNotFoundError: If an image has no label or a label has no image (the
+            file is named).
+    """
+    by_image_stem = {}
+    for stem, label_path in labels.items():
+        if not stem.endswith(label_suffix):
+            raise FileNotFoundError(
+                f"Label '{label_path}' has no image: its stem does not end with "
+                f"label_suffix='{label_suffix}'"
+            )
+        by_image_stem[stem[: len(stem) - len(label_suffix)]] = label_path
+    for stem, image_path in images.items():
+        if stem not in by_image_stem:
+            raise FileNotFoundError(
+                f"'{image_path}' has no label in '{label_dir}' (expected a file "
+                f"with stem '{stem}{label_suffix}')"
+            )
+    for stem, label_path in by_image_stem.items():
+        if stem not in images:
+            raise FileNotFoundError(
+                f"Label '{label_path}' has no image in '{image_dir}'"
+            )
+    return by_image_stem
 
 
 def load_folder_pairs(
@@ -114,25 +156,9 @@ def load_folder_pairs(
     root = Path(root)
     images = _list_images(root / image_dir)
     labels = _list_images(root / label_dir)
-    by_image_stem = {}
-    for stem, label_path in labels.items():
-        if not stem.endswith(label_suffix):
-            raise FileNotFoundError(
-                f"Label '{label_path}' has no image: its stem does not end with "
-                f"label_suffix='{label_suffix}'"
-            )
-        by_image_stem[stem[: len(stem) - len(label_suffix)]] = label_path
-    for stem, image_path in images.items():
-        if stem not in by_image_stem:
-            raise FileNotFoundError(
-                f"Image '{image_path}' has no label in '{root / label_dir}' (expected "
-                f"a file with stem '{stem}{label_suffix}')"
-            )
-    for stem, label_path in by_image_stem.items():
-        if stem not in images:
-            raise FileNotFoundError(
-                f"Label '{label_path}' has no image in '{root / image_dir}'"
-            )
+    by_image_stem = pair_by_stem(
+        images, labels, root / image_dir, root / label_dir, label_suffix
+    )
     stems = sorted(images, key=natural_key)[:limit]
     raws = {stem: _read_raw(images[stem]) for stem in stems}
     bits16 = max(

@@ -40,7 +40,12 @@ import numpy as np
 import zoo
 from data_pipelines.dataset import ImageSet, natural_key
 from data_pipelines.dicom import find_dicoms, read_dicom
-from data_pipelines.layouts import load_drive, load_folder_pairs, load_isbi
+from data_pipelines.layouts import (
+    load_drive,
+    load_folder_pairs,
+    load_isbi,
+    pair_by_stem,
+)
 from data_pipelines.msd import class_names, load_msd, zscore_case
 from data_pipelines.rle import decode_rows, read_rle_csv
 from data_pipelines.synthetic import make_2d_dataset, make_3d_dataset
@@ -163,11 +168,7 @@ def _load_volumes(root: Path, n_classes: int, limit: int | None) -> ImageSet:
         raise FileNotFoundError(
             f"No volume files ({', '.join(VOLUME_SUFFIXES)}) in '{image_dir}'"
         )
-    for stem, path in images.items():
-        if stem not in labels:
-            raise FileNotFoundError(
-                f"Volume '{path}' has no label in '{label_dir}' (same name expected)"
-            )
+    labels = pair_by_stem(images, labels, image_dir, label_dir)
     names = sorted(images, key=natural_key)[:limit]
     out = ImageSet([], [], [], spacing=[], kind=f"volumes:{root}")
     for stem in names:
