@@ -11,9 +11,9 @@ is imported only with :mod:`data_pipelines.pipeline`)::
 
     from data_pipelines import load_drive, Augmenter2D, make_patch_dataset
 
-``data_pipelines.synthetic``, ``data_pipelines.weight_maps``, ``data_pipelines.rle``,
-``data_pipelines.dicom`` and ``data_pipelines.postprocess`` are imported by their
-full names.
+``data_pipelines.synthetic``, ``data_pipelines.weight_maps``, ``data_pipelines.rle``
+and ``data_pipelines.dicom`` are imported by their full names (the post-processing
+of predicted masks is :mod:`zoo.postprocess`).
 """
 
 from __future__ import annotations

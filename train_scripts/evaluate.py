@@ -51,7 +51,6 @@ import keras
 import numpy as np
 from scipy import ndimage
 
-from data_pipelines.postprocess import postprocess_mask, suppress_removed
 from losses import evaluation
 from train_scripts.data import ImageSet, in_model_layout, load_dataset, parse_names
 from train_scripts.guards import check_out_dir, check_tile_size
@@ -74,6 +73,7 @@ from train_scripts.predict import (
 from train_scripts.preprocess import Preprocessing
 from train_scripts.targets import single_output_model
 from zoo.inference import predict_tiled
+from zoo.postprocess import postprocess_mask, suppress_removed
 from zoo.settings import read_settings
 
 __all__ = [

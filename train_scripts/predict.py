@@ -22,7 +22,7 @@ flip test-time augmentation) and written to ``--out``:
 
 ``--min-size N`` removes predicted connected components smaller than ``N``
 pixels (voxels) and ``--largest-component`` keeps only the largest one per
-class (:func:`data_pipelines.postprocess.postprocess_mask`).
+class (:func:`zoo.postprocess.postprocess_mask`).
 
 DICOM (``.dcm``) radiographs are read with :func:`data_pipelines.dicom.read_dicom`;
 a folder is searched recursively for them (the competition's nested tree).
@@ -57,7 +57,6 @@ import numpy as np
 import losses  # noqa: F401  (registers the losses a checkpoint may reference)
 import zoo  # noqa: F401  (registers the custom layers)
 from data_pipelines.dicom import DICOM_SUFFIX, find_dicoms, read_dicom
-from data_pipelines.postprocess import postprocess_mask
 from data_pipelines.readers import (
     IMAGE_SUFFIXES,
     VOLUME_SUFFIXES,
@@ -93,6 +92,7 @@ from train_scripts.preprocess import (
 from train_scripts.targets import single_output_model
 from zoo.fine_grained import FineGrainedPredictor
 from zoo.inference import predict_tiled, probabilities_to_mask, with_input_size
+from zoo.postprocess import postprocess_mask
 from zoo.settings import read_settings
 
 __all__ = [

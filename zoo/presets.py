@@ -11,8 +11,8 @@ Adding a preset is one entry in :data:`PRESETS` plus its file in
 Example:
     >>> import zoo
     >>> preset = zoo.from_pretrained("drive_vessels")
-    >>> preset.settings["threshold"]
-    0.76
+    >>> preset.settings["threshold"], preset.settings["min_size"]
+    (0.74, 20)
     >>> probs, mask = preset.predict(image)   # (H, W, 3) RGB in [0, 1]
 """
 
@@ -27,6 +27,7 @@ import keras
 import numpy as np
 
 from zoo.inference import predict_mask, with_input_size
+from zoo.postprocess import postprocess_mask
 from zoo.settings import read_settings
 
 __all__ = ["PRESETS", "Preset", "from_pretrained", "list_pretrained"]
@@ -61,14 +62,18 @@ class Preset:
         """Whole-image probabilities and mask with the stored settings.
 
         Tiled prediction (:func:`zoo.inference.predict_mask`) with the stored
-        ``tile_size``, ``overlap``, ``tta`` and ``threshold``; keyword
-        arguments override them. The image must already be preprocessed as
-        in training (for ``drive_vessels``: RGB scaled to [0, 1]).
+        ``tile_size``, ``overlap``, ``tta`` and ``threshold``, then the stored
+        post-processing of the mask (``min_size``, ``largest_component``:
+        :func:`zoo.postprocess.postprocess_mask`), as ``train_scripts.predict``
+        does; keyword arguments override them. The image must already be
+        preprocessed as in training (for ``drive_vessels``: RGB scaled to
+        [0, 1]).
 
         Args:
             image: ``(H, W, C)`` image or ``(D, H, W, C)`` volume.
             **overrides: ``tile_size``, ``overlap``, ``tta``, ``threshold``,
-                ``batch_size``... of :func:`zoo.inference.predict_mask`.
+                ``batch_size``... of :func:`zoo.inference.predict_mask`, and
+                ``min_size`` / ``largest_component``.
 
         Returns:
             ``(probs, mask)``: float32 ``(*spatial, K)`` and uint8 ``(*spatial)``.
@@ -79,6 +84,14 @@ class Preset:
             if key in self.settings
         }
         kwargs.update(overrides)
+        post = {
+            "min_size": int(kwargs.pop("min_size", self.settings.get("min_size", 0))),
+            "largest_component": bool(
+                kwargs.pop(
+                    "largest_component", self.settings.get("largest_component", False)
+                )
+            ),
+        }
         model = self.model
         tile = kwargs.pop("tile_size", None)
         if tile is not None:
@@ -87,7 +100,8 @@ class Preset:
                 kwargs["tile_size"] = tile
             else:
                 model = with_input_size(model, tile)
-        return predict_mask(model, image, **kwargs)
+        probs, mask = predict_mask(model, image, **kwargs)
+        return probs, postprocess_mask(mask, **post)
 
 
 def list_pretrained() -> list[str]:

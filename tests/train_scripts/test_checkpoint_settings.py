@@ -11,6 +11,7 @@ import pytest
 import zoo
 from data_pipelines.readers import read_image
 from train_scripts import evaluate, predict
+from zoo.postprocess import postprocess_mask
 from zoo.settings import read_settings, update_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -19,14 +20,14 @@ DRIVE_CHECKPOINT = REPO_ROOT / "pretrained" / "drive_vessels.h5"
 
 def test_drive_checkpoint_records_the_recipe_settings():
     settings = read_settings(DRIVE_CHECKPOINT)
-    assert settings["threshold"] == 0.76
+    assert settings["threshold"] == 0.74 and settings["min_size"] == 20
     assert settings["tile_size"] == [128, 128] and settings["tta"] is True
     assert settings["channels"] == "rgb" and not settings["clahe"]
     assert settings["class_names"] == ["vessel"]
 
 
 @pytest.mark.slow
-def test_predict_drive_checkpoint_without_flags_uses_the_calibrated_threshold(
+def test_predict_drive_checkpoint_without_flags_uses_the_calibrated_settings(
     shared_data, tmp_path
 ):
     image = read_image(
@@ -41,13 +42,14 @@ def test_predict_drive_checkpoint_without_flags_uses_the_calibrated_threshold(
     assert predict.main([*argv, "--out", str(out), "--save-probs"]) == 0
     probs = np.load(out / "21_probs.npy")[..., 0]
     mask = cv2.imread(str(out / "21_mask.png"), cv2.IMREAD_UNCHANGED)
-    between = (probs > 0.5) & (probs <= 0.76)
-    assert between.any()  # 0.5 and 0.76 give different masks on this crop
-    np.testing.assert_array_equal(mask > 0, probs > 0.76)
-    # A flag still overrides the stored threshold.
-    assert (
-        predict.main([*argv, "--out", str(tmp_path / "o5"), "--threshold", "0.5"]) == 0
-    )
+    between = (probs > 0.5) & (probs <= 0.74)
+    assert between.any()  # 0.5 and 0.74 give different masks on this crop
+    stored = postprocess_mask(probs > 0.74, min_size=20)
+    assert stored.sum() < (probs > 0.74).sum()  # the stored min size removed some
+    np.testing.assert_array_equal(mask > 0, stored)
+    # Flags still override the stored threshold and minimum size.
+    o5 = ["--out", str(tmp_path / "o5"), "--threshold", "0.5", "--min-size", "0"]
+    assert predict.main([*argv, *o5]) == 0
     mask5 = cv2.imread(str(tmp_path / "o5" / "21_mask.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(mask5 > 0, probs > 0.5)
 

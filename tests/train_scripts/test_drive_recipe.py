@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 import zoo
-from data_pipelines.postprocess import suppress_removed
 from data_pipelines.readers import load_drive
 from train_scripts.precision import model_precision
 from train_scripts.preprocess import Preprocessing
 from train_scripts.recipes import drive
 from train_scripts.runs import write_run
+from zoo.postprocess import suppress_removed
 from zoo.settings import read_settings, write_settings
 
 

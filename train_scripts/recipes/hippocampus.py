@@ -54,13 +54,13 @@ from data_pipelines.augment import Augmenter3D
 from data_pipelines.dataset import ImageSet
 from data_pipelines.msd import as_arrays, list_cases, load_msd, zscore_case
 from data_pipelines.pipeline import make_patch_dataset
-from data_pipelines.postprocess import postprocess_mask
 from losses.evaluation import per_label_scores
 from train_scripts.plots import plot_learning_curves, save_label_slices
 from train_scripts.recipes.drive import TimeBudget
 from train_scripts.runs import library_versions, read_run, write_run
 from train_scripts.trainer import train
 from zoo.inference import predict_tiled
+from zoo.postprocess import postprocess_mask
 from zoo.settings import write_settings
 
 #: The recipe's model builder (its registry key is its name).

@@ -1,5 +1,9 @@
 """Connected-component post-processing of predicted masks (2D and 3D).
 
+It lives in ``zoo`` because the presets apply a checkpoint's stored
+post-processing (:meth:`zoo.presets.Preset.predict`) as ``predict`` and
+``evaluate`` do; NumPy and ``scipy.ndimage`` only.
+
 Vessel and organ predictions carry many small false fragments (the DRIVE
 checkpoint predicts about 76 components per image where the truth has about
 3). :func:`postprocess_mask` removes the components smaller than a size and/or

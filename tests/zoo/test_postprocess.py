@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_pipelines.postprocess import postprocess_mask
+from zoo.postprocess import postprocess_mask
 
 
 def _blobs() -> np.ndarray:
