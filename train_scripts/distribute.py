@@ -123,10 +123,15 @@ def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
     task_type = getattr(resolver, "task_type", None)
     if task_type is None:
         return True
+    cluster = resolver.cluster_spec().as_dict()
+    return _writes_run_folder(task_type, resolver.task_id, cluster)
+
+
+def _writes_run_folder(task_type: str, index: int, cluster: dict) -> bool:
+    """The chief rule: task ``chief``, or ``worker`` 0 of a cluster without one."""
     if task_type == "chief":
         return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return task_type == "worker" and resolver.task_id == 0 and not has_chief
+    return task_type == "worker" and int(index) == 0 and "chief" not in cluster
 
 
 def is_chief_task(strategy_name: str) -> bool:
@@ -144,10 +149,7 @@ def is_chief_task(strategy_name: str) -> bool:
     if strategy_name == "mirrored" or sum(map(len, cluster.values())) <= 1:
         return True
     task = config["task"]
-    if task["type"] == "chief":
-        return True
-    first_worker = task["type"] == "worker" and int(task["index"]) == 0
-    return first_worker and "chief" not in cluster
+    return _writes_run_folder(task["type"], task["index"], cluster)
 
 
 def worker_dir(out_dir: str | Path, strategy: tf.distribute.Strategy | None) -> Path:

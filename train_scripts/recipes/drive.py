@@ -38,6 +38,7 @@ import numpy as np
 import losses
 import zoo
 from data_pipelines.augment import Augmenter2D
+from data_pipelines.dataset import ImageSet
 from data_pipelines.pipeline import make_patch_dataset
 from data_pipelines.readers import load_drive
 from losses.evaluation import dice_score, evaluate_segmentation
@@ -162,8 +163,7 @@ def calibrate_min_size(probs, masks, fovs, threshold: float, sizes=MIN_SIZES) ->
 
 def evaluate_held_out(
     probs,
-    data: dict,
-    indices,
+    held_out: ImageSet,
     out_dir: Path,
     *,
     threshold: float,
@@ -176,23 +176,30 @@ def evaluate_held_out(
     the connected components of the truth and of the prediction in the FOV.
     """
     rows = []
-    for prob, i in zip(probs, indices, strict=True):
-        fov = data.fov[i][..., 0] > 0.5
+    for prob, name, image, mask, fov_mask in zip(
+        probs,
+        held_out.names,
+        held_out.images,
+        held_out.masks,
+        held_out.fov,
+        strict=True,
+    ):
+        fov = fov_mask[..., 0] > 0.5
         prob = suppress_removed(prob, threshold, min_size=min_size, region=fov)
-        truth = data.masks[i][..., 0]
+        truth = mask[..., 0]
         scores = evaluate_segmentation(
             truth, prob, mask=fov, threshold=threshold, distances=False
         )
         scores["components_true"] = count_components((truth > 0.5) & fov)
         scores["components_pred"] = count_components((prob > threshold) & fov)
-        rows.append({"image": data.names[i], **scores})
+        rows.append({"image": name, **scores})
         if overlays:
             save_overlay_figure(
-                out_dir / f"val_{data.names[i]}_overlay.png",
-                data.images[i],
-                data.masks[i] * data.fov[i],
-                (prob > threshold)[..., None] * data.fov[i],
-                title=f"DRIVE {data.names[i]} (held out): F1 {scores['dice']:.4f} "
+                out_dir / f"val_{name}_overlay.png",
+                image,
+                mask * fov_mask,
+                (prob > threshold)[..., None] * fov_mask,
+                title=f"DRIVE {name} (held out): F1 {scores['dice']:.4f} "
                 f"at threshold {threshold}",
             )
     keys = [k for k in rows[0] if k != "image"]
@@ -292,10 +299,8 @@ def main(argv: list[str] | None = None) -> dict:
     n = len(data.names)
     if not 0 < args.n_val < n:
         raise ValueError(f"`--n-val` must be in [1, {n - 1}]. Received: {args.n_val}")
-    train_idx, val_idx = list(range(n - args.n_val)), list(range(n - args.n_val, n))
-
-    def subset(key, idx):
-        return [getattr(data, key)[i] for i in idx]
+    train_set = data.subset(data.names[: n - args.n_val])
+    val_set = data.subset(data.names[n - args.n_val :])
 
     augment = Augmenter2D(
         rotation=180,
@@ -308,9 +313,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     patch = (args.patch, args.patch)
     train_ds = make_patch_dataset(
-        subset("images", train_idx),
-        subset("masks", train_idx),
-        fov=subset("fov", train_idx),
+        train_set.images,
+        train_set.masks,
+        fov=train_set.fov,
         patch_size=patch,
         batch_size=args.batch_size,
         fg_ratio=args.fg_ratio,
@@ -319,9 +324,9 @@ def main(argv: list[str] | None = None) -> dict:
         seed=args.seed,
     )
     val_ds = make_patch_dataset(
-        subset("images", val_idx),
-        subset("masks", val_idx),
-        fov=subset("fov", val_idx),
+        val_set.images,
+        val_set.masks,
+        fov=val_set.fov,
         patch_size=patch,
         batch_size=args.batch_size,
         fg_ratio=None,
@@ -336,34 +341,37 @@ def main(argv: list[str] | None = None) -> dict:
         run = read_run(out)
     else:
         run = _train(args, train_ds, val_ds, out)
-        run["train_images"] = [data.names[i] for i in train_idx]
-        run["val_images"] = [data.names[i] for i in val_idx]
+        run["train_images"] = train_set.names
+        run["val_images"] = val_set.names
 
     best = keras.models.load_model(out / f"{args.checkpoint}.h5")
     tta = not args.no_tta
-    calib_idx = train_idx[-args.calibration_images :] if args.calibration_images else []
+    calib_names = (
+        train_set.names[-args.calibration_images :] if args.calibration_images else []
+    )
     threshold, min_size = 0.5, 0
-    if calib_idx:
+    if calib_names:
+        calib_set = train_set.subset(calib_names)
         calib = (
-            predict_probabilities(best, subset("images", calib_idx), tta=tta),
-            subset("masks", calib_idx),
-            subset("fov", calib_idx),
+            predict_probabilities(best, calib_set.images, tta=tta),
+            calib_set.masks,
+            calib_set.fov,
         )
         threshold = calibrate_threshold(*calib)
         min_size = calibrate_min_size(*calib, threshold)
-    probs = predict_probabilities(best, subset("images", val_idx), tta=tta)
+    probs = predict_probabilities(best, val_set.images, tta=tta)
     run["evaluated_checkpoint"] = f"{args.checkpoint}.h5"
-    run["calibration_images"] = [data.names[i] for i in calib_idx]
+    run["calibration_images"] = calib_names
     run["threshold"] = threshold
     run["min_size"] = min_size
     run["validation"] = evaluate_held_out(
-        probs, data, val_idx, out, threshold=threshold, overlays=True, min_size=min_size
+        probs, val_set, out, threshold=threshold, overlays=True, min_size=min_size
     )
     run["validation_no_postprocessing"] = evaluate_held_out(
-        probs, data, val_idx, out, threshold=threshold, overlays=False
+        probs, val_set, out, threshold=threshold, overlays=False
     )
     run["validation_at_0.5"] = evaluate_held_out(
-        probs, data, val_idx, out, threshold=0.5, overlays=False
+        probs, val_set, out, threshold=0.5, overlays=False
     )
     run["evaluation_config"] = {"tta": tta, "tile_size": 128, "overlap": OVERLAP}
     run["checkpoint_settings"] = update_settings(
@@ -468,7 +476,7 @@ def _train(args, train_ds, val_ds, out: Path) -> dict:
     )
     train_seconds = time.perf_counter() - start
     if args.precision != "float32":
-        for path in (result.best_checkpoint, out / "last.h5"):
+        for path in (result.best_checkpoint, result.last_checkpoint):
             _save_float32(path)
     plot_learning_curves(result.metrics_csv, out / "learning_curves.png")
     return {
