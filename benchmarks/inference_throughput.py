@@ -1,5 +1,5 @@
-"""Whole-image inference throughput of ``zoo.inference.predict_tiled``, and the
-same 2D U-Net with MONAI's ``sliding_window_inference`` when it is installed.
+"""Whole-image inference throughput of ``zoo.inference.predict_tiled``, and of the
+same networks (PyTorch replicas) in MONAI's ``sliding_window_inference``.
 
 Cases: a 584x565 single-channel image (a DRIVE fundus photograph's size)
 through ``unet_padding`` (depth 4, filters 32) with 256² tiles, overlap 0.5,
@@ -7,7 +7,8 @@ Gaussian blending, 4 tiles per forward pass, without TTA and with the 4-flip
 TTA of ``predict_tiled`` (every combination of the two spatial flips); a 128³
 volume through ``unet3d`` (depth 4, filters 16) with 64³ tiles. Each case runs
 in float32 and in mixed_bfloat16 (the model rebuilt by
-``train_scripts.precision.model_in_precision``). Warm-up calls are excluded;
+``train_scripts.precision.model_in_precision``); MONAI runs the replica in float32
+when torch and monai are installed. Warm-up calls are excluded;
 the time is the median of several calls. Prints a markdown table headed by the
 machine and library versions.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -42,11 +44,14 @@ from benchmarks.throughput_common import (  # noqa: E402
     torch_params,
     torch_sync,
     torch_unet,
+    torch_unet3d,
 )
 from train_scripts.precision import model_in_precision  # noqa: E402
 from zoo.inference import predict_tiled  # noqa: E402
 
 PRECISIONS = ("float32", "mixed_bfloat16")
+# The PyTorch replica (same layers, equal trainable parameters) of each case's model.
+REPLICAS = {"unet_padding": torch_unet, "unet3d": torch_unet3d}
 OVERLAP = 0.5
 BATCH = 4
 
@@ -130,10 +135,17 @@ def monai_seconds(case: Case, *, warmup: int, repeats: int) -> tuple[float, int]
     from monai.inferers import sliding_window_inference
 
     device = torch_device()
-    model = torch_unet(in_channels=case.image[-1], **case.kwargs).to(device).eval()
+    replica = REPLICAS[case.key](in_channels=case.image[-1], **case.kwargs)
+    model = replica.to(device).eval()
     image = torch.from_numpy(np.moveaxis(_image(case.image), -1, 0)[None].copy())
     image = image.to(device)
-    flips = [(), (2,), (3,), (2, 3)] if case.tta else [()]
+    rank = len(case.image) - 1
+    spatial = range(2, 2 + rank)
+    flips = (
+        [axes for n in range(rank + 1) for axes in itertools.combinations(spatial, n)]
+        if case.tta
+        else [()]
+    )
 
     def predict() -> None:
         with torch.inference_mode():
@@ -142,7 +154,7 @@ def monai_seconds(case: Case, *, warmup: int, repeats: int) -> tuple[float, int]
                 x = torch.flip(image, axes) if axes else image
                 y = sliding_window_inference(
                     x,
-                    roi_size=(case.tile, case.tile),
+                    roi_size=(case.tile,) * rank,
                     sw_batch_size=BATCH,
                     predictor=model,
                     overlap=OVERLAP,
@@ -191,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_3d and rank == 3:
             continue
         monai_rate = None
-        if peer and rank == 2:
+        if peer:
             seconds, torch_count = monai_seconds(case, warmup=warmup, repeats=repeats)
             monai_rate = 1 / seconds
         for precision in args.precisions:
@@ -217,10 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         f"\nOverlap {OVERLAP}, Gaussian blending, {BATCH} tiles per forward pass, "
         f"reflect padding; time: median of {repeats} call(s) after {warmup} warm-up "
         "call(s), from the float32 array in memory to the blended float32 "
-        "probabilities on the host. MONAI runs the PyTorch replica of the 2D U-Net "
+        "probabilities on the host. MONAI runs the PyTorch replica of each model "
         "(same layers, equal trainable parameters) in float32 on "
         f"{torch_device() if peer else 'its device'}; ours ÷ MONAI is a ratio of "
-        "images/s (> 1: ours faster). The 3D case has no PyTorch replica."
+        "images/s (> 1: ours faster)."
     )
     if not peer:
         print(

@@ -1,5 +1,6 @@
 """Shared parts of the throughput benchmarks: machine header, timing, matmul rate,
-and the PyTorch replica of ``zoo.unet_padding`` (the peer of the comparisons).
+and the PyTorch replicas of ``zoo.unet_padding`` and ``zoo.unet3d`` (the peers of the
+comparisons).
 
 Used by ``benchmarks/train_throughput.py`` and ``benchmarks/inference_throughput.py``;
 not a script of its own. PyTorch and MONAI are optional (``pip install -e
@@ -136,6 +137,51 @@ def torch_sync() -> None:
         torch.cuda.synchronize()
 
 
+def _torch_units(nn, dims: int, c_in: int, widths):
+    """Conv (3, "same", bias) -> BatchNorm (eps 1e-3) -> ReLU, once per width.
+
+    ``zoo.blocks.conv_unit`` with ``norm="batch"`` in PyTorch; Keras' momentum
+    0.9 is PyTorch's 0.1.
+    """
+    conv = (nn.Conv2d, nn.Conv3d)[dims - 2]
+    norm = (nn.BatchNorm2d, nn.BatchNorm3d)[dims - 2]
+    units = []
+    for width in widths:
+        units += [
+            conv(c_in, width, 3, padding=1),
+            norm(width, eps=1e-3, momentum=0.1),
+            nn.ReLU(inplace=True),
+        ]
+        c_in = width
+    return nn.Sequential(*units)
+
+
+def _torch_encoder_decoder(nn, torch, *, pool, encoders, ups, decoders, head):
+    """The U shape shared by the replicas: encoders (pooling between levels),
+    then per level up-sampling, ``cat([up, skip])`` and a decoder; sigmoid head."""
+
+    class UNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pool = pool
+            self.encoders = nn.ModuleList(encoders)
+            self.ups = nn.ModuleList(ups)
+            self.decoders = nn.ModuleList(decoders)
+            self.head = head
+
+        def forward(self, x):
+            skips = []
+            for level, encoder in enumerate(self.encoders):
+                x = encoder(self.pool(x) if level else x)
+                skips.append(x)
+            for level in range(len(self.ups) - 1, -1, -1):
+                x = torch.cat([self.ups[level](x), skips[level]], dim=1)
+                x = self.decoders[level](x)
+            return torch.sigmoid(self.head(x))
+
+    return UNet()
+
+
 def torch_unet(*, depth: int, filters: int, in_channels: int = 1, n_classes: int = 1):
     """PyTorch replica of ``zoo.unet_padding(..., depth, filters)`` (norm "batch").
 
@@ -152,51 +198,74 @@ def torch_unet(*, depth: int, filters: int, in_channels: int = 1, n_classes: int
     import torch
     from torch import nn
 
-    def block(c_in: int, c_out: int) -> nn.Sequential:
-        return nn.Sequential(
-            nn.Conv2d(c_in, c_out, 3, padding=1),
-            nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(c_out, c_out, 3, padding=1),
-            nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.1),
-            nn.ReLU(inplace=True),
-        )
+    widths = [filters * 2**level for level in range(depth)]
+    return _torch_encoder_decoder(
+        nn,
+        torch,
+        pool=nn.MaxPool2d(2),
+        encoders=[
+            _torch_units(nn, 2, widths[level - 1] if level else in_channels, [w, w])
+            for level, w in enumerate(widths)
+        ],
+        ups=[
+            nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.ZeroPad2d((0, 1, 0, 1)),  # TensorFlow's "same" for k = 2
+                nn.Conv2d(widths[level + 1], widths[level], 2),
+                nn.ReLU(inplace=True),
+            )
+            for level in range(depth - 1)
+        ],
+        decoders=[
+            _torch_units(nn, 2, 2 * widths[level], [widths[level]] * 2)
+            for level in range(depth - 1)
+        ],
+        head=nn.Conv2d(widths[0], n_classes, 1),
+    )
+
+
+def torch_unet3d(*, depth: int, filters: int, in_channels: int = 1, n_classes: int = 1):
+    """PyTorch replica of ``zoo.unet3d(..., depth, filters)`` (its defaults).
+
+    Per level two 3x3x3 units (Conv with bias -> BatchNorm -> ReLU), the second
+    doubling the channels (``filters * 2**level`` then twice that); 2x2x2 max
+    pooling; up-convolution = a 2x2x2 stride-2 transposed conv keeping the
+    channels; ``cat([up, skip])`` then two units as wide as the skip; a 1x1x1
+    conv and a sigmoid. Channels-first ``(B, C, D, H, W)``.
+
+    Returns:
+        A ``torch.nn.Module`` whose trainable parameter count equals the Keras
+        model's (19,073,665 at depth 4, filters 32, 1 channel).
+    """
+    import torch
+    from torch import nn
 
     widths = [filters * 2**level for level in range(depth)]
-
-    class UNet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.pool = nn.MaxPool2d(2)
-            self.encoders = nn.ModuleList(
-                block(in_channels if level == 0 else widths[level - 1], widths[level])
-                for level in range(depth)
+    return _torch_encoder_decoder(
+        nn,
+        torch,
+        pool=nn.MaxPool3d(2),
+        encoders=[
+            _torch_units(
+                nn, 3, 2 * widths[level - 1] if level else in_channels, [w, 2 * w]
             )
-            self.ups = nn.ModuleList(
-                nn.Sequential(
-                    nn.Upsample(scale_factor=2, mode="nearest"),
-                    nn.ZeroPad2d((0, 1, 0, 1)),  # TensorFlow's "same" for k = 2
-                    nn.Conv2d(widths[level + 1], widths[level], 2),
-                    nn.ReLU(inplace=True),
-                )
-                for level in range(depth - 1)
+            for level, w in enumerate(widths)
+        ],
+        ups=[
+            nn.ConvTranspose3d(2 * widths[level + 1], 2 * widths[level + 1], 2, 2)
+            for level in range(depth - 1)
+        ],
+        decoders=[
+            _torch_units(
+                nn,
+                3,
+                2 * widths[level + 1] + 2 * widths[level],
+                [2 * widths[level]] * 2,
             )
-            self.decoders = nn.ModuleList(
-                block(2 * widths[level], widths[level]) for level in range(depth - 1)
-            )
-            self.head = nn.Conv2d(widths[0], n_classes, 1)
-
-        def forward(self, x):
-            skips = []
-            for level, encoder in enumerate(self.encoders):
-                x = encoder(self.pool(x) if level else x)
-                skips.append(x)
-            for level in range(depth - 2, -1, -1):
-                x = torch.cat([self.ups[level](x), skips[level]], dim=1)
-                x = self.decoders[level](x)
-            return torch.sigmoid(self.head(x))
-
-    return UNet()
+            for level in range(depth - 1)
+        ],
+        head=nn.Conv3d(2 * widths[0], n_classes, 1),
+    )
 
 
 def torch_params(module) -> int:

@@ -1,5 +1,6 @@
 """The throughput benchmarks run (--quick) and print their tables; the PyTorch
-replica is the same network as zoo.unet_padding. No timing value is checked."""
+replicas are the same networks as zoo.unet_padding and zoo.unet3d. No timing value
+is checked."""
 
 from __future__ import annotations
 
@@ -93,30 +94,25 @@ def test_inference_throughput_quick_prints_its_table(capsys):
         assert _number(row[7]) > 0 and _number(row[8]) > 0
     peer = all(importlib.util.find_spec(m) for m in ("torch", "monai"))
     if peer:
-        assert all(row[10].endswith("x") for row in rows[:4])
+        assert all(row[10].endswith("x") for row in rows)
     else:
         assert 'pip install -e ".[bench]"' in text
 
 
-def _copy_weights(model: keras.Model, replica, depth: int) -> None:
+def _copy_weights(model: keras.Model, replica, pairs) -> None:
     """Keras weights into the PyTorch replica, layer by layer (by name)."""
     import torch
 
-    pairs = []
-    for level in range(depth):
-        pairs += _block_pairs(f"enc{level}", replica.encoders[level])
-    for level in range(depth - 1):
-        pairs.append((f"up{level}_conv", replica.ups[level][2]))
-        pairs += _block_pairs(f"dec{level}", replica.decoders[level])
-    pairs.append(("head_conv", replica.head))
     assert len(pairs) == sum(1 for layer in model.layers if layer.weights)
     with torch.no_grad():
         for name, module in pairs:
             weights = model.get_layer(f"{model.name}_{name}").get_weights()
-            if isinstance(module, torch.nn.Conv2d):
-                module.weight.copy_(
-                    torch.from_numpy(weights[0].transpose(3, 2, 0, 1).copy())
-                )
+            if isinstance(module, torch.nn.modules.conv._ConvNd):
+                # Keras (k..., in, out) [transposed: (k..., out, in)] -> PyTorch
+                # (out, in, k...) [transposed: (in, out, k...)]: the same swap.
+                n = weights[0].ndim
+                kernel = weights[0].transpose(n - 1, n - 2, *range(n - 2))
+                module.weight.copy_(torch.from_numpy(kernel.copy()))
                 module.bias.copy_(torch.from_numpy(weights[1]))
             else:
                 for tensor, value in zip(
@@ -141,26 +137,65 @@ def _block_pairs(prefix: str, block) -> list:
     ]
 
 
-def test_pytorch_replica_is_the_same_network():
-    torch = pytest.importorskip("torch")
-    common = _script("throughput_common")
-    keras.utils.set_random_seed(0)
-    model = zoo.unet_padding((32, 32, 1), depth=3, filters=4)
-    rng = np.random.default_rng(0)
-    for layer in model.layers:  # moving statistics away from (0, 1)
+def _replica_pairs(replica, depth: int, up_name) -> list:
+    pairs = []
+    for level in range(depth):
+        pairs += _block_pairs(f"enc{level}", replica.encoders[level])
+    for level in range(depth - 1):
+        pairs.append(up_name(level, replica.ups[level]))
+        pairs += _block_pairs(f"dec{level}", replica.decoders[level])
+    pairs.append(("head_conv", replica.head))
+    return pairs
+
+
+def _randomise_statistics(model: keras.Model, rng) -> None:
+    """Moving statistics away from (0, 1), so that a wrong copy shows."""
+    for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             mean, var = layer.moving_mean, layer.moving_variance
             mean.assign(rng.normal(0, 0.1, mean.shape).astype("float32"))
             var.assign(rng.uniform(0.5, 1.5, var.shape).astype("float32"))
-    replica = common.torch_unet(depth=3, filters=4).eval()
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert common.torch_params(replica) == trainable
-    _copy_weights(model, replica, depth=3)
-    x = rng.random((2, 32, 32, 1), dtype=np.float32)
+
+
+def _assert_same_outputs(model, replica, x) -> None:
+    import torch
+
     expected = keras.ops.convert_to_numpy(model(x, training=False))
     with torch.no_grad():
         got = replica(torch.from_numpy(np.moveaxis(x, -1, 1).copy())).numpy()
     np.testing.assert_allclose(np.moveaxis(got, 1, -1), expected, atol=1e-5)
+
+
+def test_pytorch_replica_is_the_same_network():
+    pytest.importorskip("torch")
+    common = _script("throughput_common")
+    keras.utils.set_random_seed(0)
+    model = zoo.unet_padding((32, 32, 1), depth=3, filters=4)
+    rng = np.random.default_rng(0)
+    _randomise_statistics(model, rng)
+    replica = common.torch_unet(depth=3, filters=4).eval()
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert common.torch_params(replica) == trainable
+    pairs = _replica_pairs(replica, 3, lambda i, up: (f"up{i}_conv", up[2]))
+    _copy_weights(model, replica, pairs)
+    _assert_same_outputs(model, replica, rng.random((2, 32, 32, 1), dtype=np.float32))
+
+
+def test_pytorch_3d_replica_is_the_same_network():
+    pytest.importorskip("torch")
+    common = _script("throughput_common")
+    keras.utils.set_random_seed(0)
+    model = zoo.unet3d((16, 16, 16, 2), depth=3, filters=4)
+    rng = np.random.default_rng(0)
+    _randomise_statistics(model, rng)
+    replica = common.torch_unet3d(depth=3, filters=4, in_channels=2).eval()
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert common.torch_params(replica) == trainable
+    _copy_weights(
+        model, replica, _replica_pairs(replica, 3, lambda i, up: (f"up{i}", up))
+    )
+    x = rng.random((2, 16, 16, 16, 2), dtype=np.float32)
+    _assert_same_outputs(model, replica, x)
 
 
 def test_full_size_replica_has_the_keras_parameter_count():
@@ -170,3 +205,7 @@ def test_full_size_replica_has_the_keras_parameter_count():
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert trainable == 1_927_841
     assert common.torch_params(common.torch_unet(depth=4, filters=32)) == trainable
+    model = zoo.unet3d((64, 64, 64, 1), depth=4, filters=32)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == 19_073_665
+    assert common.torch_params(common.torch_unet3d(depth=4, filters=32)) == trainable
