@@ -54,6 +54,7 @@ from typing import Any, Literal
 import keras
 import tensorflow as tf
 
+import zoo
 from train_scripts import distribute
 from train_scripts.guards import (
     TrainingDivergedError,
@@ -65,6 +66,7 @@ from train_scripts.guards import (
     training_bytes,
     warn,
 )
+from train_scripts.precision import model_in_precision, model_precision
 from train_scripts.runs import (
     library_versions,
     read_run,
@@ -174,6 +176,12 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             (:mod:`zoo.settings`), e.g. the input normalisation. Defaults to
             None.
 
+    A model trained in mixed precision is written in float32 (a float32 twin
+    of the zoo model, built once from its build record, receives the weights),
+    so the checkpoint loads and predicts in float32 on any machine and
+    ``--precision`` chooses again at prediction time; a mixed-precision model
+    that no zoo builder made is written as it is.
+
     An epoch whose loss is NaN or infinite is never saved, so the files keep
     the last good model when ``TerminateOnNaN`` stops a run. Before writing,
     the disk must have room for the file (the size of the previous one): a
@@ -205,7 +213,18 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         self.monitor = monitor
         self.mode = resolve_mode(monitor, mode) if monitor else "min"
         self.best = initial_best
-        self.settings = None if settings is None else dict(settings)
+        self._float32_twin: keras.Model | None = None
+
+    def _model_to_save(self) -> keras.Model:
+        """The trained model, or its float32 twin holding the current weights."""
+        model = self.model
+        if model_precision(model) == "float32" or zoo.record_of(model) is None:
+            return model
+        if self._float32_twin is None:
+            self._float32_twin = model_in_precision(model, "float32")
+        else:
+            self._float32_twin.set_weights(model.get_weights())
+        return self._float32_twin
 
     def _improved(self, value: float) -> bool:
         if not math.isfinite(value):
@@ -241,7 +260,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         if shutil.disk_usage(path.parent).free < needed:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         try:
-            self.model.save(tmp, overwrite=True)
+            self._model_to_save().save(tmp, overwrite=True)
             if self.settings:
                 write_settings(tmp, self.settings)
             os.replace(tmp, self.filepath)

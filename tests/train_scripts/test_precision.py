@@ -10,6 +10,7 @@ import cv2
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import zoo
 from train_scripts import cli, evaluate, predict
@@ -20,6 +21,7 @@ from train_scripts.precision import (
     model_precision,
     precision_scope,
 )
+from train_scripts.trainer import train
 
 TINY = ["--model-kwargs", '{"depth": 2, "filters": 4}', "--patch-size", "32"]
 ONE_STEP = [
@@ -53,11 +55,34 @@ def test_every_precision_trains_one_step_through_the_trainer(tmp_path, precision
         rows = list(csv.DictReader(f))
     assert math.isfinite(float(rows[-1]["loss"]))
     model = keras.models.load_model(out / "last.h5", compile=False)
-    assert model_precision(model) == precision
-    conv = next(layer for layer in model.layers if "conv" in layer.name)
-    assert conv.compute_dtype == COMPUTE[precision]
+    # Checkpoints are written in float32 whatever the training precision.
+    assert model_precision(model) == "float32"
     x = np.random.default_rng(0).random((1, 32, 32, 1), dtype=np.float32)
     assert keras.ops.convert_to_numpy(model(x)).dtype == np.float32
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_training_writes_float32_checkpoints_with_the_trained_weights(
+    tmp_path, precision
+):
+    with precision_scope(precision):
+        model = zoo.unet_padding((16, 16, 1), depth=2, filters=4)
+    x = np.random.default_rng(0).random((4, 16, 16, 1), dtype=np.float32)
+    y = (x > 0.5).astype(np.float32)
+    data = tf.data.Dataset.from_tensors((x, y))
+    train(model, data.repeat(), data, epochs=2, steps_per_epoch=2, out_dir=tmp_path)
+    conv = model.get_layer(f"{model.name}_enc0_0_conv")
+    assert conv.compute_dtype == COMPUTE[precision]  # it trained in that precision
+    for name in ("best.h5", "last.h5"):
+        saved = keras.models.load_model(tmp_path / name, compile=False)
+        assert model_precision(saved) == "float32"
+    for a, b in zip(saved.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # last.h5 holds the final weights
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(saved(x)),
+        keras.ops.convert_to_numpy(model(x)).astype(np.float32),
+        atol=0.05,
+    )
 
 
 def _write_image(path, shape=(40, 37)) -> None:
