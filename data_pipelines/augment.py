@@ -54,6 +54,13 @@ def _check_non_negative(**values: float) -> None:
             raise ValueError(f"`{name}` must be >= 0. Received: {name}={value}")
 
 
+def _is_one_hot(mask: np.ndarray) -> bool:
+    """Whether a ``(..., K)`` mask, K > 1, holds exactly one 1 per voxel, else 0."""
+    if mask.shape[-1] < 2:
+        return False
+    return bool(np.all((mask == 0) | (mask == 1)) and np.all(mask.sum(axis=-1) == 1))
+
+
 def _spline_weights(n: int, points: int) -> np.ndarray:
     """``(n, points)`` matrix evaluating a cubic spline through ``points`` knots.
 
@@ -547,7 +554,13 @@ class Augmenter3D:
                 axis=-1,
             )
 
-        return resample(image, 1), resample(mask, 0)
+        if not _is_one_hot(mask):
+            return resample(image, 1), resample(mask, 0)
+        # Nearest resampling moves every channel of a voxel together, so a one-hot
+        # mask is resampled as its class map (one transform instead of K).
+        classes = resample(np.argmax(mask, axis=-1)[..., None].astype(np.float32), 0)
+        one_hot = classes == np.arange(mask.shape[-1], dtype=np.float32)
+        return resample(image, 1), one_hot.astype(np.float32)
 
     def __call__(
         self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator

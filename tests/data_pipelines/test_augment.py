@@ -126,6 +126,26 @@ def test_augmenter3d_moves_volume_and_mask_together():
     np.testing.assert_array_equal(again[0], out_image)
 
 
+def test_augmenter3d_one_hot_mask_equals_channel_by_channel_resampling():
+    labels = np.zeros((20, 24, 22), int)
+    labels[4:14, 5:18, 6:16] = 1
+    labels[10:18, 8:20, 4:12] = 2
+    one_hot = np.eye(3, dtype=np.float32)[labels]
+    image = labels[..., None].astype(np.float32) / 2
+    augment = Augmenter3D(rotation=20, shift=0.1, scale=0.1)
+    for seed in range(3):
+        out_image, out_mask = augment(image, one_hot, np.random.default_rng(seed))
+        # The same draw with a mask that is not one-hot (a tiny extra channel
+        # value) takes the channel-by-channel path; its first K channels must
+        # agree exactly.
+        padded = np.concatenate([one_hot, np.full_like(one_hot[..., :1], 0.5)], -1)
+        ref_image, ref_mask = augment(image, padded, np.random.default_rng(seed))
+        np.testing.assert_array_equal(out_image, ref_image)
+        np.testing.assert_array_equal(out_mask, ref_mask[..., :3])
+        assert not np.array_equal(out_mask, one_hot)
+        np.testing.assert_array_equal(out_mask.sum(-1), 1)
+
+
 def test_augmenter3d_flip_only_is_exact():
     volume = np.random.default_rng(0).random((4, 5, 6, 1)).astype(np.float32)
     augment = Augmenter3D(rotation=0, shift=0, flip_axes=(0, 2))
