@@ -209,3 +209,21 @@ def test_full_size_replica_has_the_keras_parameter_count():
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert trainable == 19_073_665
     assert common.torch_params(common.torch_unet3d(depth=4, filters=32)) == trainable
+
+
+@pytest.mark.slow
+def test_data_throughput_quick_prints_pipeline_and_training_rates(capsys, shared_data):
+    argv = ["--quick", "--data-root", str(shared_data)]
+    assert _script("data_throughput").main(argv) == 0
+    text = capsys.readouterr().out
+    _check_header(text, "Input pipeline throughput")
+    rows = _rows(text, "| data |")
+    assert [(row[0].split(",")[0], row[1]) for row in rows] == [
+        ("DRIVE 2D", "light"),
+        ("hippocampus 3D", "recipe"),
+    ]
+    for row in rows:
+        pipeline, train32 = _number(row[2]), _number(row[3])
+        assert min(pipeline, train32) > 0 and row[4] == "—"  # bf16: full runs only
+        expected = pipeline / train32
+        assert _number(row[5].split("x")[0]) == pytest.approx(expected, rel=0.06)
