@@ -168,6 +168,7 @@ def _training_worker(args: argparse.Namespace, setting: Setting) -> float:
     import numpy as np
     import tensorflow as tf
 
+    from data_pipelines.pipeline import without_autotune
     from train_scripts.precision import precision_scope
 
     source = _source(setting, args.data_root, args.volumes)
@@ -178,7 +179,8 @@ def _training_worker(args: argparse.Namespace, setting: Setting) -> float:
     with precision_scope(args.worker_precision):
         model = source["model"]()
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=source["loss"]())
-    dataset = tf.data.Dataset.from_tensors((x, y)).repeat()
+    # As the trainer feeds fit.
+    dataset = without_autotune(tf.data.Dataset.from_tensors((x, y)).repeat())
 
     def fit(steps: int) -> None:
         model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)

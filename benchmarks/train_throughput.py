@@ -45,6 +45,7 @@ from benchmarks.throughput_common import (  # noqa: E402
     torch_sync,
     torch_unet,
 )
+from data_pipelines.pipeline import without_autotune  # noqa: E402
 from train_scripts.precision import precision_scope  # noqa: E402
 
 # (label, precision, jit_compile) of each Keras setting.
@@ -121,7 +122,7 @@ def keras_step(
         jit_compile=xla,
     )
     dataset = tf.data.Dataset.from_tensors(_batch(case.input_shape, case.batch))
-    dataset = dataset.repeat()
+    dataset = without_autotune(dataset.repeat())  # as the trainer feeds fit
 
     def fit(n: int) -> None:
         model.fit(dataset, epochs=1, steps_per_epoch=n, shuffle=False, verbose=0)

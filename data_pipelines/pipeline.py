@@ -11,6 +11,7 @@ yields the same batches, each epoch differs from the previous one, and with
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -93,6 +94,32 @@ def _target_channels(target_fn: TargetFn | None, shape: tuple[int, ...]) -> int:
     return int(target_fn(np.zeros(shape, np.float32)).shape[-1])
 
 
+#: Batches prefetched ahead of the training step.
+PREFETCH = 2
+
+
+def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """``dataset`` with ``tf.data`` autotuning switched off.
+
+    Measured on a 2-core CPU (``benchmarks/data_throughput.py``, README
+    "Benchmarks"): with autotuning on, ``model.fit`` ran about 40 % of its
+    calls at half speed on one core (the same fixed step time each time, the
+    second core idle), with it off none did. The pipelines here set their map
+    parallelism (the usable cores) and prefetch depth (:data:`PREFETCH`)
+    themselves; the trainer applies this to every dataset it is given.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
+def _parallelism() -> int:
+    """Parallel map calls: the CPU cores this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _map_numpy(
     dataset: tf.data.Dataset,
     fn: Callable[..., tuple[np.ndarray, ...]],
@@ -112,7 +139,7 @@ def _map_numpy(
         return tuple(outputs)
 
     return dataset.map(
-        wrapped, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
+        wrapped, num_parallel_calls=_parallelism(), deterministic=deterministic
     )
 
 
@@ -129,15 +156,19 @@ def _finish(
     threads: int | None,
     drop_remainder: bool = False,
 ) -> tf.data.Dataset:
-    """Batches (unless ``batch_size`` is None), prefetches and sets the options."""
+    """Batches (unless ``batch_size`` is None), prefetches, sets the options.
+
+    Autotuning is off (see :func:`without_autotune`).
+    """
     options = tf.data.Options()
+    options.autotune.enabled = False
     options.deterministic = deterministic
     if threads is not None:
         options.threading.private_threadpool_size = threads
         options.threading.max_intra_op_parallelism = 1
     if batch_size is not None:
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
+    return dataset.prefetch(PREFETCH).with_options(options)
 
 
 def make_patch_dataset(

@@ -55,6 +55,7 @@ import keras
 import tensorflow as tf
 
 import zoo
+from data_pipelines.pipeline import without_autotune
 from train_scripts import distribute
 from train_scripts.guards import (
     TrainingDivergedError,
@@ -718,6 +719,10 @@ def train(
         ),
         *callbacks,
     ]
+    if isinstance(train_data, tf.data.Dataset):
+        train_data = without_autotune(train_data)
+    if isinstance(val_data, tf.data.Dataset):
+        val_data = without_autotune(val_data)
     try:
         history = model.fit(
             train_data,

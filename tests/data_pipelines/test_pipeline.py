@@ -13,6 +13,7 @@ from data_pipelines.pipeline import (
     make_full_image_dataset,
     make_patch_dataset,
     make_two_input_dataset,
+    without_autotune,
 )
 
 
@@ -47,6 +48,35 @@ def test_patch_dataset_2d_shapes_and_values(drive_small):
         assert set(np.unique(y)) <= {0.0, 1.0}
     # fg_ratio=0.5 on thin vessels: most patches contain some vessel.
     assert np.mean([y.any(axis=(1, 2, 3)).mean() for _, y in batches]) > 0.7
+
+
+def test_pipelines_run_without_tf_data_autotuning(drive_small, monkeypatch, tmp_path):
+    # Autotuning stalled model.fit on CPU (see without_autotune): our datasets
+    # switch it off, and the trainer does so for any dataset it is given.
+    assert _drive_dataset(drive_small).options().autotune.enabled is False
+    volumes = [np.zeros((8, 8, 8, 1), np.float32)] * 2
+    full = make_full_image_dataset(volumes, volumes, batch_size=1, shuffle=False)
+    assert full.options().autotune.enabled is False
+    plain = tf.data.Dataset.range(3)
+    assert plain.options().autotune.enabled is not False
+    assert without_autotune(plain).options().autotune.enabled is False
+
+    from train_scripts import trainer
+
+    class FitCalledError(Exception):
+        pass
+
+    seen = []
+
+    def fit(self, data, validation_data=None, **kwargs):
+        seen.extend([data, validation_data])
+        raise FitCalledError
+
+    monkeypatch.setattr(keras.Model, "fit", fit)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    with pytest.raises(FitCalledError):
+        trainer.train(model, plain, plain, epochs=1, out_dir=tmp_path)
+    assert [d.options().autotune.enabled for d in seen] == [False, False]
 
 
 def test_patch_dataset_is_deterministic_with_a_seed(drive_small):
