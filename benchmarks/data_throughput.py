@@ -78,10 +78,24 @@ def _pin(cores: int | None) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(cores)
 
 
+def _preset(name: str, rank: int):
+    """The augmenter ``--augment NAME`` gives the training command for ``rank``-D."""
+    from train_scripts.augmentation import (
+        add_augment_arguments,
+        augment_options,
+        make_augmenter,
+    )
+
+    parser = argparse.ArgumentParser()
+    add_augment_arguments(parser)
+    return make_augmenter(
+        augment_options(parser.parse_args(["--augment", name]), rank), rank
+    )
+
+
 def _source(setting: Setting, data_root: Path, volumes: int) -> dict:
     """Arrays, patch size, batch, augmenter and consuming model of a setting."""
     import losses
-    from train_scripts.augmentation import PRESETS, make_augmenter
     from train_scripts.recipes import drive, hippocampus
 
     if setting.data == "drive":
@@ -91,7 +105,7 @@ def _source(setting: Setting, data_root: Path, volumes: int) -> dict:
         augment = (
             drive.AUGMENT
             if setting.augment == "recipe"
-            else make_augmenter(PRESETS[setting.augment], 2)
+            else _preset(setting.augment, 2)
         )
         return {
             "images": images.images,
@@ -114,7 +128,7 @@ def _source(setting: Setting, data_root: Path, volumes: int) -> dict:
     augment = (
         hippocampus.AUGMENT
         if setting.augment == "recipe"
-        else make_augmenter(PRESETS[setting.augment], 3)
+        else _preset(setting.augment, 3)
     )
     return {
         "images": [hippocampus.pad_to(a, patch, False) for a in images],
@@ -210,7 +224,9 @@ def _run_worker(args: argparse.Namespace, setting: Setting, **extra: str) -> flo
     ]
     for key, value in extra.items():
         command += [f"--{key.replace('_', '-')}", value]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=False, timeout=1800
+    )
     if result.returncode != 0:
         raise RuntimeError(f"Benchmark worker failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])["per_s"]
@@ -237,6 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-steps", type=int, default=10, help="timed fit steps")
     parser.add_argument("--cores", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
+        "--datasets",
+        nargs="+",
+        choices=("drive", "hippocampus"),
+        default=["drive", "hippocampus"],
+        help="which pipelines to time",
+    )
+    parser.add_argument(
         "--volumes", type=int, default=40, help="hippocampus cases read (first N)"
     )
     parser.add_argument(
@@ -257,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     for folder in ("drive/training/images", "msd_hippocampus/imagesTr"):
         if not (args.data_root / folder).is_dir():
             parser.error(f"{folder} not found under --data-root '{args.data_root}'")
-    settings = SETTINGS
+    settings = [s for s in SETTINGS if s.data in args.datasets]
     if args.quick:
         settings = QUICK_SETTINGS
         args.batches, args.warmup, args.train_steps, args.cores = 2, 1, 1, [1]
