@@ -99,6 +99,31 @@ def median_seconds(fn: Callable[[], object], *, warmup: int, repeats: int) -> fl
     return statistics.median(times)
 
 
+def fit_step_seconds(
+    model, x, y, *, loss, warmup: int, repeats: int, steps: int, jit_compile=False
+) -> float:
+    """Median seconds per ``model.fit`` step on one in-memory batch ``(x, y)``.
+
+    Adam (1e-3) and ``loss``; the batch is repeated by ``tf.data`` with
+    autotuning off, as the trainer feeds ``fit``. Each timed call runs
+    ``steps`` steps (its own overhead included) after ``warmup`` steps.
+    """
+    import keras
+
+    from data_pipelines.pipeline import without_autotune
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss=loss, jit_compile=jit_compile
+    )
+    dataset = without_autotune(tf.data.Dataset.from_tensors((x, y)).repeat())
+
+    def fit(n: int) -> None:
+        model.fit(dataset, epochs=1, steps_per_epoch=n, shuffle=False, verbose=0)
+
+    fit(max(1, warmup))
+    return median_seconds(lambda: fit(steps), warmup=0, repeats=repeats) / steps
+
+
 def matmul_gflops(n: int = 2048, *, repeats: int = 5) -> float:
     """float32 ``tf.linalg.matmul`` rate of an ``n x n`` product, GFLOP/s.
 

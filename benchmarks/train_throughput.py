@@ -27,13 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import losses  # noqa: E402
 import zoo  # noqa: E402
 from benchmarks.model_cost import model_flops  # noqa: E402
 from benchmarks.throughput_common import (  # noqa: E402
     PEER_INSTALL,
+    fit_step_seconds,
     has_module,
     machine_lines,
     matmul_gflops,
@@ -45,7 +45,6 @@ from benchmarks.throughput_common import (  # noqa: E402
     torch_sync,
     torch_unet,
 )
-from data_pipelines.pipeline import without_autotune  # noqa: E402
 from train_scripts.precision import precision_scope  # noqa: E402
 
 # (label, precision, jit_compile) of each Keras setting.
@@ -116,21 +115,17 @@ def keras_step(
     keras.backend.clear_session()
     with precision_scope(precision):
         model = zoo.get(case.key)(case.input_shape, **case.kwargs)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
+    seconds = fit_step_seconds(
+        model,
+        *_batch(case.input_shape, case.batch),
         loss=losses.get("bce_dice"),
+        warmup=warmup,
+        repeats=repeats,
+        steps=steps,
         jit_compile=xla,
     )
-    dataset = tf.data.Dataset.from_tensors(_batch(case.input_shape, case.batch))
-    dataset = without_autotune(dataset.repeat())  # as the trainer feeds fit
-
-    def fit(n: int) -> None:
-        model.fit(dataset, epochs=1, steps_per_epoch=n, shuffle=False, verbose=0)
-
-    fit(warmup)
-    seconds = median_seconds(lambda: fit(steps), warmup=0, repeats=repeats)
     params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    return seconds / steps, params, model_flops(model)
+    return seconds, params, model_flops(model)
 
 
 def torch_steps(

@@ -161,14 +161,13 @@ def _finish(
     Autotuning is off (see :func:`without_autotune`).
     """
     options = tf.data.Options()
-    options.autotune.enabled = False
     options.deterministic = deterministic
     if threads is not None:
         options.threading.private_threadpool_size = threads
         options.threading.max_intra_op_parallelism = 1
     if batch_size is not None:
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    return dataset.prefetch(PREFETCH).with_options(options)
+    return without_autotune(dataset.prefetch(PREFETCH).with_options(options))
 
 
 def make_patch_dataset(
