@@ -445,10 +445,11 @@ class Augmenter2D:
 class Augmenter3D:
     """3D augmentation with NumPy/SciPy, applied identically to volume and mask.
 
-    Order: random flips, one affine resampling (rotation about each axis, shift,
-    scaling; linear for the image, nearest for the mask, reflecting at the
-    borders), brightness/contrast/gamma and gaussian noise (image only), then the
-    elastic deformation of :func:`elastic_deform`.
+    Order: random flips; one resampling that composes the affine transform
+    (rotation about each axis, shift, scaling) with the elastic deformation of
+    :func:`elastic_displacement` (linear for the image, cubic when the
+    deformation is on, nearest for the mask, reflecting at the borders); then
+    brightness/contrast/gamma and gaussian noise (image only).
 
     Args:
         rotation: Maximum absolute rotation in degrees about each axis. Defaults to
@@ -523,13 +524,16 @@ class Augmenter3D:
         self.noise_std = noise_std
         self.elastic_sigma, self.elastic_points = elastic_sigma, elastic_points
 
-    def _affine(
-        self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
-        spatial = np.array(image.shape[:3], dtype=np.float64)
+    def _affine(self, spatial: tuple[int, ...], rng: np.random.Generator):
+        """A random ``(matrix, offset)`` mapping output to input coordinates.
+
+        ``in = matrix @ out + offset`` (SciPy's ``affine_transform`` convention):
+        rotation about each axis and zoom about the centre, then a shift.
+        """
+        size = np.array(spatial, dtype=np.float64)
         angles = np.deg2rad(rng.uniform(-self.rotation, self.rotation, size=3))
         zoom = rng.uniform(1 - self.scale, 1 + self.scale)
-        shift = rng.uniform(-self.shift, self.shift, size=3) * spatial
+        shift = rng.uniform(-self.shift, self.shift, size=3) * size
         matrix = np.eye(3)
         for axis, angle in enumerate(angles):
             i, j = [a for a in range(3) if a != axis]
@@ -537,56 +541,63 @@ class Augmenter3D:
             rot[i, i] = rot[j, j] = np.cos(angle)
             rot[i, j], rot[j, i] = -np.sin(angle), np.sin(angle)
             matrix = matrix @ rot
-        # affine_transform maps output to input coordinates: in = M @ out + offset,
-        # rotating and zooming about the centre, then shifting.
         matrix = matrix.T / zoom
-        centre = (spatial - 1) / 2
-        offset = centre - matrix @ centre - shift
-
-        def resample(array: np.ndarray, order: int) -> np.ndarray:
-            return np.stack(
-                [
-                    ndimage.affine_transform(
-                        array[..., c], matrix, offset, order=order, mode="reflect"
-                    )
-                    for c in range(array.shape[-1])
-                ],
-                axis=-1,
-            )
-
-        if not _is_one_hot(mask):
-            return resample(image, 1), resample(mask, 0)
-        # Nearest resampling moves every channel of a voxel together, so a one-hot
-        # mask is resampled as its class map (one transform instead of K).
-        classes = resample(np.argmax(mask, axis=-1)[..., None].astype(np.float32), 0)
-        one_hot = classes == np.arange(mask.shape[-1], dtype=np.float32)
-        return resample(image, 1), one_hot.astype(np.float32)
+        centre = (size - 1) / 2
+        return matrix, centre - matrix @ centre - shift
 
     def __call__(
-        self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        rng: np.random.Generator,
+        *,
+        window: Sequence[slice] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Augments one ``(D, H, W, C)`` volume and its ``(D, H, W, K)`` mask.
+
+        The affine transform and the elastic deformation are drawn for the whole
+        input and composed into one resampling, evaluated only inside ``window``:
+        the result equals augmenting the whole input and cutting out the window
+        (intensity changes then apply to the window), at the cost of the window's
+        voxels. :func:`~data_pipelines.pipeline.make_patch_dataset` passes the
+        patch inside its context crop.
 
         Args:
             image: ``float32`` volume.
             mask: ``float32`` mask.
             rng: Random generator; the only source of randomness.
+            window: One slice (step 1) per spatial axis, the part of the output
+                to compute. Defaults to None: the whole volume.
 
         Returns:
-            The augmented ``(image, mask)``, ``float32``, same shapes.
+            The augmented ``(image, mask)``, ``float32``, the window's shape.
 
         Raises:
-            ValueError: If the arrays are not ``(D, H, W, C)`` of one size, or
-                ``gamma`` is set and the image has negative values.
+            ValueError: If the arrays are not ``(D, H, W, C)`` of one size, the
+                window does not lie inside them, or ``gamma`` is set and the
+                image has negative values.
         """
         _check_pair(image, mask, 3)
+        spatial = image.shape[:3]
+        start, shape = _window(window, spatial)
         image = image.astype(np.float32)
         mask = mask.astype(np.float32)
         for axis in self.flip_axes:
             if rng.random() < 0.5:
                 image, mask = np.flip(image, axis), np.flip(mask, axis)
-        if self.rotation or self.shift or self.scale:
-            image, mask = self._affine(image, mask, rng)
+        affine = (
+            self._affine(spatial, rng)
+            if self.rotation or self.shift or self.scale
+            else None
+        )
+        field = (
+            elastic_displacement(
+                spatial, rng, sigma=self.elastic_sigma, points=self.elastic_points
+            )
+            if self.elastic_sigma
+            else None
+        )
+        image, mask = _resample_3d(image, mask, affine, field, start, shape)
         if self.brightness:
             image = image + rng.uniform(-self.brightness, self.brightness)
         if self.contrast:
@@ -604,11 +615,76 @@ class Augmenter3D:
         if self.noise_std:
             std = rng.uniform(0, self.noise_std)
             image = image + rng.normal(0.0, std, size=image.shape)
-        if self.elastic_sigma:
-            image, mask = elastic_deform(
-                image, mask, rng, sigma=self.elastic_sigma, points=self.elastic_points
-            )
         return (
             np.ascontiguousarray(image, dtype=np.float32),
             np.ascontiguousarray(mask, dtype=np.float32),
         )
+
+
+def _window(
+    window: Sequence[slice] | None, spatial: tuple[int, ...]
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The ``(start, shape)`` of a window of slices inside ``spatial``."""
+    if window is None:
+        return np.zeros(len(spatial), dtype=np.int64), tuple(spatial)
+    bounds = [w.indices(n) for w, n in zip(window, spatial, strict=False)]
+    if len(window) != len(spatial) or any(
+        step != 1 or stop <= begin for begin, stop, step in bounds
+    ):
+        raise ValueError(
+            f"`window` must be {len(spatial)} non-empty slices with step 1 inside "
+            f"the spatial shape {spatial}. Received: window={tuple(window)}"
+        )
+    start = np.array([b[0] for b in bounds], dtype=np.int64)
+    return start, tuple(stop - begin for begin, stop, _ in bounds)
+
+
+def _resample_3d(image, mask, affine, field, start, shape):
+    """Resamples a volume and its mask once through an affine map and/or a field.
+
+    Output voxel ``o`` of the window (``start + o`` in the input grid) reads the
+    input at ``matrix @ (start + o + field[start + o]) + offset``: linear
+    interpolation for the image without a field, cubic with one (clipped to the
+    input range, as :func:`elastic_deform`), nearest for the mask; reflecting at
+    the borders. Without either, the window is cut out.
+    """
+    window = tuple(slice(s, s + n) for s, n in zip(start, shape, strict=True))
+    if affine is None and field is None:
+        return image[window], mask[window]
+    one_hot = _is_one_hot(mask)
+    labels = np.argmax(mask, axis=-1)[..., None].astype(np.float32) if one_hot else mask
+    if field is None:
+        matrix, offset = affine
+        offset = offset + matrix @ start
+
+        def sample(array: np.ndarray, order: int) -> np.ndarray:
+            return np.stack(
+                [
+                    ndimage.affine_transform(
+                        array[..., c],
+                        matrix,
+                        offset,
+                        output_shape=shape,
+                        order=order,
+                        mode="reflect",
+                    )
+                    for c in range(array.shape[-1])
+                ],
+                axis=-1,
+            )
+
+        image_out, labels = sample(image, 1), sample(labels, 0)
+    else:
+        coords = np.indices(shape, dtype=np.float64) + start[:, None, None, None]
+        coords += field[(slice(None), *window)]
+        if affine is not None:
+            matrix, offset = affine
+            coords = np.tensordot(matrix, coords, axes=1) + offset[:, None, None, None]
+        coords = coords.astype(np.float32)
+        image_out = np.clip(_map_3d(image, coords, 3), image.min(), image.max())
+        labels = _map_3d(labels, coords, 0)
+    if one_hot:
+        labels = (labels == np.arange(mask.shape[-1], dtype=np.float32)).astype(
+            np.float32
+        )
+    return image_out, labels

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 from scipy import ndimage
 
-from data_pipelines.augment import Augmenter
+from data_pipelines.augment import Augmenter, Augmenter3D
 from data_pipelines.image_io import read_image, read_mask
 from data_pipelines.patches import PatchSampler, extract_patch
 from zoo.roi import roi_box
@@ -284,7 +284,10 @@ def make_patch_dataset(
         index, corner = sampler.sample(rng)
         x = extract_patch(images[index], corner, crop)
         y = extract_patch(masks[index], corner, crop)
-        if augment is not None:
+        if isinstance(augment, Augmenter3D):
+            # Resamples only the patch, reading the context around it.
+            x, y = augment(x, y, rng, window=centre)
+        elif augment is not None:
             x, y = augment(x, y, rng)
             x, y = x[centre], y[centre]
         if target_fn is not None:

@@ -146,6 +146,43 @@ def test_augmenter3d_one_hot_mask_equals_channel_by_channel_resampling():
         np.testing.assert_array_equal(out_mask.sum(-1), 1)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"rotation": 20, "shift": 0.1, "scale": 0.1},
+        {"rotation": 15, "scale": 0.1, "elastic_sigma": 3},
+        {"rotation": 0, "shift": 0, "elastic_sigma": 3},
+        {"rotation": 0, "shift": 0},
+    ],
+)
+def test_augmenter3d_window_equals_the_window_of_the_whole(options):
+    labels = np.zeros((20, 24, 22), int)
+    labels[4:14, 5:18, 6:16] = 1
+    labels[10:18, 8:20, 4:12] = 2
+    one_hot = np.eye(3, dtype=np.float32)[labels]
+    image = np.random.default_rng(0).random((20, 24, 22, 2)).astype(np.float32)
+    window = (slice(4, 16), slice(5, 19), slice(3, 17))
+    augment = Augmenter3D(**options)
+    for seed in range(3):
+        whole_image, whole_mask = augment(image, one_hot, np.random.default_rng(seed))
+        part_image, part_mask = augment(
+            image, one_hot, np.random.default_rng(seed), window=window
+        )
+        assert part_image.shape == (12, 14, 14, 2)
+        assert part_mask.shape == (12, 14, 14, 3)
+        np.testing.assert_allclose(part_image, whole_image[window], atol=1e-5)
+        np.testing.assert_array_equal(part_mask, whole_mask[window])
+
+
+@pytest.mark.parametrize(
+    "window", [(slice(0, 4),) * 2, (slice(2, 2),) * 3, (slice(0, 9, 2),) * 3]
+)
+def test_augmenter3d_refuses_a_bad_window(window):
+    volume = np.zeros((8, 8, 8, 1), np.float32)
+    with pytest.raises(ValueError, match="window"):
+        Augmenter3D()(volume, volume, np.random.default_rng(0), window=window)
+
+
 def test_augmenter3d_flip_only_is_exact():
     volume = np.random.default_rng(0).random((4, 5, 6, 1)).astype(np.float32)
     augment = Augmenter3D(rotation=0, shift=0, flip_axes=(0, 2))

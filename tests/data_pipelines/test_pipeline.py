@@ -104,6 +104,30 @@ def test_patch_dataset_epochs_differ_and_order_only_varies(drive_small):
     assert patch_sums(_batches(loose)) == patch_sums(_batches(strict))
 
 
+def test_patch_dataset_3d_augments_only_the_patch_of_its_context_crop():
+    calls = []
+
+    class Spy(Augmenter3D):
+        def __call__(self, image, mask, rng, *, window=None):
+            calls.append((image.shape, window))
+            return super().__call__(image, mask, rng, window=window)
+
+    volumes = np.random.default_rng(0).random((2, 20, 40, 36, 1)).astype(np.float32)
+    dataset = make_patch_dataset(
+        volumes,
+        (volumes > 0.8).astype(np.float32),
+        patch_size=(16, 12, 8),
+        batch_size=2,
+        augment=Spy(rotation=10),
+        patches_per_epoch=2,
+        context=0.25,
+    )
+    x, y = next(iter(dataset))
+    assert x.shape == (2, 16, 12, 8, 1) == y.shape
+    # 0.25 of the patch on each side: a (24, 18, 12) crop, the patch at its centre.
+    assert calls == [((24, 18, 12, 1), (slice(4, 20), slice(3, 15), slice(2, 10)))] * 2
+
+
 def test_patch_dataset_3d_and_keras_fit():
     rng = np.random.default_rng(0)
     volumes = rng.random((2, 20, 40, 36, 1)).astype(np.float32)
