@@ -9,8 +9,10 @@ volume through ``unet3d`` (depth 4, filters 16) with 64³ tiles. Each case runs
 in float32 and in mixed_bfloat16 (the model rebuilt by
 ``train_scripts.precision.model_in_precision``); MONAI runs the replica in float32
 when torch and monai are installed. Warm-up calls are excluded;
-the time is the median of several calls. Prints a markdown table headed by the
-machine and library versions.
+the time is the median of several calls. Our model is prepared as the predict
+command prepares it (batch norms folded into their convolutions), and
+``predict_tiled`` runs it compiled (``predict_on_batch``). Prints a markdown
+table headed by the machine and library versions.
 
 Usage::
 
@@ -47,6 +49,7 @@ from benchmarks.throughput_common import (  # noqa: E402
     torch_unet3d,
 )
 from train_scripts.precision import model_in_precision  # noqa: E402
+from train_scripts.predict import model_for_tiles  # noqa: E402
 from zoo.inference import predict_tiled  # noqa: E402
 
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -106,11 +109,17 @@ def _image(shape: tuple[int, ...]) -> np.ndarray:
 def keras_seconds(
     case: Case, precision: str, *, warmup: int, repeats: int
 ) -> tuple[float, int]:
-    """Median seconds per image of ``predict_tiled``; trainable parameters."""
+    """Median seconds per image of ``predict_tiled``; trainable parameters.
+
+    The model is prepared as the ``predict`` and ``evaluate`` commands prepare
+    it (:func:`train_scripts.predict.model_for_tiles`: batch norms folded).
+    """
     keras.backend.clear_session()
     rank = len(case.image) - 1
     model = zoo.get(case.key)((*(case.tile,) * rank, case.image[-1]), **case.kwargs)
     model = model_in_precision(model, precision)
+    params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    model, _ = model_for_tiles(model, None)
     image = _image(case.image)
     seconds = median_seconds(
         lambda: predict_tiled(
@@ -119,7 +128,6 @@ def keras_seconds(
         warmup=warmup,
         repeats=repeats,
     )
-    params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     return seconds, params
 
 

@@ -91,7 +91,12 @@ from train_scripts.preprocess import (
 )
 from train_scripts.targets import single_output_model
 from zoo.fine_grained import FineGrainedPredictor
-from zoo.inference import predict_tiled, probabilities_to_mask, with_input_size
+from zoo.inference import (
+    fold_batch_norm,
+    predict_tiled,
+    probabilities_to_mask,
+    with_input_size,
+)
 from zoo.postprocess import postprocess_mask
 from zoo.settings import read_settings
 
@@ -162,6 +167,8 @@ def model_for_tiles(
     A model with a fixed input size is rebuilt for a requested larger (or
     smaller) tile with :func:`zoo.inference.with_input_size`, which is much
     faster than many small tiles; a model that accepts any size keeps the tile.
+    Batch normalisations are folded into their convolutions
+    (:func:`zoo.inference.fold_batch_norm`).
 
     Returns:
         ``(model, tile_size)`` for :func:`zoo.inference.predict_tiled`.
@@ -170,11 +177,11 @@ def model_for_tiles(
         ValueError: If the model cannot take that tile size.
     """
     if tile_size is None:
-        return model, None
+        return fold_batch_norm(model), None
     tile_size = tuple(int(t) for t in tile_size)
     if None in model.input_shape[1:-1]:
-        return model, tile_size
-    return with_input_size(model, tile_size), None
+        return fold_batch_norm(model), tile_size
+    return fold_batch_norm(with_input_size(model, tile_size)), None
 
 
 def model_rank(model: keras.Model) -> int:
