@@ -99,14 +99,17 @@ def median_seconds(fn: Callable[[], object], *, warmup: int, repeats: int) -> fl
     return statistics.median(times)
 
 
-def fit_step_seconds(
-    model, x, y, *, loss, warmup: int, repeats: int, steps: int, jit_compile=False
-) -> float:
-    """Median seconds per ``model.fit`` step on one in-memory batch ``(x, y)``.
+def fit_timer(
+    model, x, y, *, loss, warmup: int, steps: int, jit_compile=False
+) -> Callable[[], float]:
+    """A function that times one ``model.fit`` call of ``steps`` steps.
 
-    Adam (1e-3) and ``loss``; the batch is repeated by ``tf.data`` with
-    autotuning off, as the trainer feeds ``fit``. Each timed call runs
-    ``steps`` steps (its own overhead included) after ``warmup`` steps.
+    Compiles ``model`` with Adam (1e-3) and ``loss``, feeds it one in-memory
+    batch ``(x, y)`` repeated by ``tf.data`` with autotuning off (as the trainer
+    feeds ``fit``) and runs ``warmup`` steps; the returned function runs one
+    timed call (its own overhead included) and returns seconds per step. Timers
+    of several settings can be called in turns, so that a slow spell of a shared
+    machine hits them alike.
     """
     import keras
 
@@ -121,7 +124,23 @@ def fit_step_seconds(
         model.fit(dataset, epochs=1, steps_per_epoch=n, shuffle=False, verbose=0)
 
     fit(max(1, warmup))
-    return median_seconds(lambda: fit(steps), warmup=0, repeats=repeats) / steps
+
+    def timed() -> float:
+        start = time.perf_counter()
+        fit(steps)
+        return (time.perf_counter() - start) / steps
+
+    return timed
+
+
+def fit_step_seconds(
+    model, x, y, *, loss, warmup: int, repeats: int, steps: int, jit_compile=False
+) -> float:
+    """Median seconds per step of ``repeats`` timed calls of :func:`fit_timer`."""
+    timed = fit_timer(
+        model, x, y, loss=loss, warmup=warmup, steps=steps, jit_compile=jit_compile
+    )
+    return statistics.median(timed() for _ in range(repeats))
 
 
 def matmul_gflops(n: int = 2048, *, repeats: int = 5) -> float:

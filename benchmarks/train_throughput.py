@@ -4,9 +4,10 @@ the same 2D U-Net in PyTorch (eager and ``torch.compile``) when it is installed.
 Each setting trains through ``model.fit`` (the trainer's path) on one cached
 in-memory batch repeated by ``tf.data``, with Adam and ``losses.get("bce_dice")``;
 warm-up steps (tracing, XLA compilation) are excluded and the step time is the
-median of several timed ``fit`` calls. The achieved rate is compared with a
-float32 ``tf.linalg.matmul`` measured in the same run. Prints a markdown table
-headed by the machine and library versions.
+median of several timed ``fit`` calls; the settings of one model take turns
+(A B A B ...), so that a slow spell of a shared machine hits them alike. The
+achieved rate is compared with a float32 ``tf.linalg.matmul`` measured in the
+same run. Prints a markdown table headed by the machine and library versions.
 
 Usage::
 
@@ -18,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +36,10 @@ import zoo  # noqa: E402
 from benchmarks.model_cost import model_flops  # noqa: E402
 from benchmarks.throughput_common import (  # noqa: E402
     PEER_INSTALL,
-    fit_step_seconds,
+    fit_timer,
     has_module,
     machine_lines,
     matmul_gflops,
-    median_seconds,
     ratio,
     torch_bce_dice,
     torch_device,
@@ -108,34 +110,34 @@ def _batch(shape: tuple[int, ...], batch: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def keras_step(
-    case: Case, precision: str, xla: bool, *, warmup: int, repeats: int, steps: int
-) -> tuple[float, int, int]:
-    """Median seconds per training step, trainable params, forward FLOPs/sample."""
-    keras.backend.clear_session()
+def keras_timer(
+    case: Case, precision: str, xla: bool, *, warmup: int, steps: int
+) -> tuple[Callable[[], float], int, int]:
+    """A timer of one ``fit`` call (seconds per step), trainable params, forward
+    FLOPs per sample."""
     with precision_scope(precision):
         model = zoo.get(case.key)(case.input_shape, **case.kwargs)
-    seconds = fit_step_seconds(
+    timed = fit_timer(
         model,
         *_batch(case.input_shape, case.batch),
         loss=losses.get("bce_dice"),
         warmup=warmup,
-        repeats=repeats,
         steps=steps,
         jit_compile=xla,
     )
     params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    return seconds, params, model_flops(model)
+    return timed, params, model_flops(model)
 
 
-def torch_steps(
-    case: Case, modes: tuple[str, ...], *, warmup: int, repeats: int, steps: int
-) -> tuple[int, dict[str, float | str]]:
-    """The PyTorch replica's trainable params and seconds per step (or an error).
+def torch_timers(
+    case: Case, modes: tuple[str, ...], *, warmup: int, steps: int
+) -> tuple[int, dict[str, Callable[[], float] | str]]:
+    """The PyTorch replica's trainable params and, per mode, a timer of ``steps``
+    training steps (seconds per step) or an error message.
 
     ``modes`` holds ``"eager"`` and/or ``"torch.compile"``; a failed
     compilation (no C++ compiler for the CPU backend, say) gives its error
-    message instead of a time.
+    message instead of a timer.
     """
     import torch
 
@@ -144,7 +146,7 @@ def torch_steps(
     x, y = _batch(case.input_shape, case.batch)
     x = torch.from_numpy(np.moveaxis(x, -1, 1).copy()).to(device)
     y = torch.from_numpy(np.moveaxis(y, -1, 1).copy()).to(device)
-    results: dict[str, float | str] = {}
+    timers: dict[str, Callable[[], float] | str] = {}
     params = 0
     for mode in modes:
         torch.manual_seed(0)
@@ -165,13 +167,16 @@ def torch_steps(
         try:
             run(warmup)
         except Exception as err:  # noqa: BLE001 - inductor/compiler errors vary
-            results[mode] = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
+            timers[mode] = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
             continue
-        results[mode] = (
-            median_seconds(lambda run=run: run(steps), warmup=0, repeats=repeats)
-            / steps
-        )
-    return params, results
+
+        def timed(run=run) -> float:
+            start = time.perf_counter()
+            run(steps)
+            return (time.perf_counter() - start) / steps
+
+        timers[mode] = timed
+    return params, timers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,13 +231,17 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---:|---:|---|---:|---:|---:|---:|")
     rates: dict[tuple[str, str], float] = {}
     failures = []
+    modes = ("eager",) if args.quick else ("eager", "torch.compile")
+    peer_results = None
     for index, case in enumerate(chosen):
         shape = "x".join(str(s) for s in case.input_shape)
         settings = keras_settings[:1] if args.quick and index else keras_settings
+        keras.backend.clear_session()
+        timers = {}
         for label, precision, xla in settings:
             try:
-                step, params, flops = keras_step(
-                    case, precision, xla, warmup=warmup, repeats=repeats, steps=steps
+                timers[label] = keras_timer(
+                    case, precision, xla, warmup=warmup, steps=steps
                 )
             except Exception as err:  # noqa: BLE001 - report and go on
                 failures.append(f"{case.label}, {label}: {type(err).__name__}: {err}")
@@ -240,7 +249,20 @@ def main(argv: list[str] | None = None) -> int:
                     f"| {case.label} | {shape} | {case.batch} | — | {label} | failed "
                     f"({len(failures)}) | — | — | — |"
                 )
-                continue
+        peer = None
+        if index == 0 and case.key == "unet_padding" and has_module("torch"):
+            peer = torch_timers(case, modes, warmup=warmup, steps=steps)
+        turns = {("keras", label): timed for label, (timed, _, _) in timers.items()}
+        if peer is not None:
+            turns |= {("torch", m): t for m, t in peer[1].items() if callable(t)}
+        # Every setting (and the PyTorch peer) takes turns, A B A B ..., so that a
+        # slow spell of the machine hits all alike.
+        times = {key: [] for key in turns}
+        for _ in range(repeats):
+            for key, timed in turns.items():
+                times[key].append(timed())
+        for label, (_, params, flops) in timers.items():
+            step = statistics.median(times[("keras", label)])
             rate = case.batch / step
             rates[(case.label, label)] = rate
             achieved = 3 * flops * case.batch / step / 1e9
@@ -250,6 +272,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {achieved / matmul:.1%} |",
                 flush=True,
             )
+        if peer is not None:
+            peer_results = (
+                peer[0],
+                {
+                    mode: statistics.median(times[("torch", mode)])
+                    if callable(t)
+                    else t
+                    for mode, t in peer[1].items()
+                },
+            )
     print(
         "\nsamples = images (2D) or volumes (3D). FLOPs: analytic forward FLOPs of "
         "benchmarks/model_cost.py (multiply-add = 2, convolutions only), x3 for a "
@@ -258,13 +290,13 @@ def main(argv: list[str] | None = None) -> int:
         '`jit_compile=False`; the trainer\'s default `jit_compile="auto"` is XLA on '
         "a GPU and off on a CPU. Step: median of "
         f"{repeats} `model.fit` calls of {steps} step(s) after {warmup} warm-up "
-        "step(s), each call's own overhead included."
+        "step(s), each call's own overhead included; the settings of a model (and "
+        "the PyTorch peer) take turns."
     )
     for i, failure in enumerate(failures, start=1):
         print(f"({i}) {failure}")
-    modes = ("eager",) if args.quick else ("eager", "torch.compile")
     if chosen and chosen[0].key == "unet_padding":
-        _peer(chosen[0], rates, modes, warmup=warmup, repeats=repeats, steps=steps)
+        _peer(chosen[0], rates, peer_results)
     print(f"\n(benchmark wall time {time.perf_counter() - start:,.0f} s)")
     return 0
 
@@ -272,22 +304,20 @@ def main(argv: list[str] | None = None) -> int:
 def _peer(
     case: Case,
     rates: dict,
-    modes: tuple[str, ...],
-    *,
-    warmup: int,
-    repeats: int,
-    steps: int,
+    results: tuple[int, dict[str, float | str]] | None,
 ) -> None:
-    """The PyTorch table for the 2D U-Net, or a line saying it was skipped."""
-    if not has_module("torch"):
+    """The PyTorch table for the 2D U-Net, or a line saying it was skipped.
+
+    ``results``: the replica's trainable params and seconds per step (or an
+    error) per mode; None when torch is not installed.
+    """
+    if results is None:
         print(
             "\nPyTorch peer columns skipped: torch is not installed "
             f"(install it with `{PEER_INSTALL}`)."
         )
         return
-    params, results = torch_steps(
-        case, modes, warmup=warmup, repeats=repeats, steps=steps
-    )
+    params, results = results
     keras_params = zoo.get(case.key)(case.input_shape, **case.kwargs)
     expected = sum(int(np.prod(w.shape)) for w in keras_params.trainable_weights)
     if params != expected:
