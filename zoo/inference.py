@@ -241,6 +241,10 @@ def predict_tiled(
         float32 array with the image's spatial shape and the model's output
         channels.
 
+    For inference only, pass ``fold_batch_norm(model)``: the same predictions
+    with one pass less over every feature map (what the ``predict`` and
+    ``evaluate`` commands do).
+
     Raises:
         ValueError: On a rank or channel mismatch, a non-finite image, a missing
             ``tile_size``, or a bad ``overlap``/``blending``.
