@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import itertools
 from collections.abc import Sequence
 
@@ -337,39 +338,52 @@ def predict_tiled(
 _CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 
 
-def _single_input(layer: keras.layers.Layer) -> list:
-    """The input tensors of a layer called once, else an empty list."""
-    try:
-        return keras.tree.flatten(layer.input)
-    except (AttributeError, ValueError):  # never called, or called several times
-        return []
+def _graph_calls(model: keras.Model):
+    """Every layer call of ``model``'s graph, and the graph's outputs.
+
+    Returns ``([(layer, input tensors, output tensors), ...], outputs)``, read
+    from a clone that shares the layers (a layer called twice appears twice).
+    """
+    calls = []
+
+    def record(layer, *args, **kwargs):
+        outputs = layer(*args, **kwargs)
+        tensors = keras.tree.flatten((args, kwargs))
+        inputs = [t for t in tensors if isinstance(t, keras.KerasTensor)]
+        calls.append((layer, inputs, keras.tree.flatten(outputs)))
+        return outputs
+
+    graph = keras.models.clone_model(
+        model, clone_function=lambda layer: layer, call_function=record
+    )
+    return calls, keras.tree.flatten(graph.outputs)
 
 
 def _foldable_pairs(model: keras.Model) -> dict[str, keras.layers.Layer]:
     """``{batch-norm name: convolution}`` for each foldable pair of ``model``.
 
-    A pair is a convolution (no activation) whose one output feeds only a batch
-    normalisation over the channel axis.
+    A pair is a convolution (no activation) and a batch normalisation over the
+    channel axis, each called once, the convolution's output feeding only the
+    normalisation.
     """
-    consumers: dict[int, int] = {}
-    for layer in model.layers:
-        for tensor in _single_input(layer):
-            consumers[id(tensor)] = consumers.get(id(tensor), 0) + 1
-    for tensor in keras.tree.flatten(model.outputs):
-        consumers[id(tensor)] = consumers.get(id(tensor), 0) + 1
+    calls, outputs = _graph_calls(model)
+    n_calls = collections.Counter(id(layer) for layer, _, _ in calls)
+    consumers = collections.Counter(id(t) for t in outputs)
+    consumers.update(id(t) for _, inputs, _ in calls for t in inputs)
     convs = {
-        id(layer.output): layer
-        for layer in model.layers
+        id(out[0]): layer
+        for layer, _, out in calls
         if isinstance(layer, _CONVS)
         and layer.get_config()["activation"] == "linear"
-        and _single_input(layer)
+        and n_calls[id(layer)] == 1
     }
     pairs = {}
-    for layer in model.layers:
+    for layer, inputs, _ in calls:
         if not isinstance(layer, keras.layers.BatchNormalization):
             continue
-        inputs = _single_input(layer)
-        conv = convs.get(id(inputs[0])) if len(inputs) == 1 else None
+        if n_calls[id(layer)] != 1 or len(inputs) != 1:
+            continue
+        conv = convs.get(id(inputs[0]))
         if conv is None or consumers[id(inputs[0])] != 1:
             continue
         axis, ndim = keras.tree.flatten(layer.axis), len(inputs[0].shape)

@@ -53,18 +53,22 @@ def test_folded_model_predicts_as_the_model(builder, kwargs, image_shape, tile):
     )
 
 
-def test_only_a_linear_conv_feeding_only_a_batch_norm_is_folded():
+def test_only_a_linear_conv_called_once_feeding_only_a_batch_norm_is_folded():
     inputs = keras.Input((16, 16, 2))
     foldable = keras.layers.Conv2D(4, 3, padding="same", use_bias=False)(inputs)
     foldable = keras.layers.BatchNormalization()(foldable)
     activated = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(foldable)
     activated = keras.layers.BatchNormalization()(activated)
-    shared = keras.layers.Conv2D(4, 3, padding="same")(activated)
-    normed = keras.layers.BatchNormalization()(shared)
-    outputs = keras.layers.Add()([normed, shared])
+    branched = keras.layers.Conv2D(4, 3, padding="same")(activated)
+    normed = keras.layers.BatchNormalization()(branched)
+    merged = keras.layers.Add()([normed, branched])
+    # One convolution called twice, followed by a batch norm in one call only.
+    twice = keras.layers.Conv2D(4, 3, padding="same")
+    once_normed = keras.layers.BatchNormalization()(twice(merged))
+    outputs = keras.layers.Add()([once_normed, twice(keras.layers.ReLU()(merged))])
     model = _trained_statistics(keras.Model(inputs, outputs))
     folded = fold_batch_norm(model)
-    assert len(_batch_norms(model)) == 3 and len(_batch_norms(folded)) == 2
+    assert len(_batch_norms(model)) == 4 and len(_batch_norms(folded)) == 3
     x = np.random.default_rng(0).random((2, 16, 16, 2)).astype("float32")
     expected = np.asarray(model(x, training=False))
     assert np.abs(np.asarray(folded(x, training=False)) - expected).max() <= 1e-5
