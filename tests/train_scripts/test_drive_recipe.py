@@ -17,12 +17,17 @@ from zoo.settings import read_settings, write_settings
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
-def test_drive_recipe_tiny_run(shared_data, tmp_path, precision):
+@pytest.mark.parametrize(
+    ("precision", "model"),
+    [("float32", "attention_unet"), ("mixed_bfloat16", "sa_unet")],
+)
+def test_drive_recipe_tiny_run(shared_data, tmp_path, precision, model):
     run = drive.main(
         [
             "--precision",
             precision,
+            "--model",
+            model,
             "--data-root",
             str(shared_data / "drive"),
             "--out",
@@ -54,6 +59,7 @@ def test_drive_recipe_tiny_run(shared_data, tmp_path, precision):
     assert settings["threshold"] == run["threshold"]
     assert settings["tile_size"] == [128, 128] and settings["tta"] is False
     assert settings["channels"] == "rgb" and settings["clahe"] is False
+    assert settings["model"] == run["model"]["name"] == model
     assert saved["config"]["precision"] == precision
     for name in ("best.h5", "last.h5"):  # saved in float32 whatever trained
         model = keras.models.load_model(tmp_path / name)

@@ -57,6 +57,9 @@ from zoo.settings import read_settings, update_settings
 
 #: The recipe's model builder (its registry key is its name).
 MODEL = zoo.sa_unet
+#: Architectures ``--model`` offers (the stronger-architecture lever), all at
+#: ``--filters`` base filters.
+MODELS = {m.__name__: m for m in (zoo.sa_unet, zoo.residual_unet, zoo.attention_unet)}
 
 #: Tile size and overlap of the recipe's whole-image prediction.
 TILE_SIZE = (128, 128)
@@ -110,6 +113,7 @@ def inference_settings(
     filters: int,
     preprocess: Preprocessing | None = None,
     min_size: int = 0,
+    model: str = MODEL.__name__,
 ) -> dict[str, object]:
     """The settings stored in the evaluated checkpoint (:mod:`zoo.settings`).
 
@@ -120,7 +124,7 @@ def inference_settings(
     """
     preprocess = preprocess or Preprocessing(channels="rgb")
     return {
-        "model": MODEL.__name__,
+        "model": model,
         "model_kwargs": {"filters": filters},
         "n_classes": 1,
         "class_names": ["vessel"],
@@ -257,6 +261,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--clahe", action="store_true", help="CLAHE (clip 2, 8x8 tiles) on the input"
     )
+    parser.add_argument(
+        "--model",
+        choices=sorted(MODELS),
+        default=MODEL.__name__,
+        help="architecture (default: %(default)s, the paper's)",
+    )
     parser.add_argument("--filters", type=int, default=16)
     add_precision_argument(
         parser,
@@ -382,6 +392,7 @@ def main(argv: list[str] | None = None) -> dict:
             filters=args.filters,
             preprocess=preprocess,
             min_size=min_size,
+            model=args.model,
         ),
     )
     write_run(out, run)
@@ -415,7 +426,7 @@ def _ensemble(args, out: Path) -> dict:
             )
         members.append(keras.models.load_model(path))
         records.append(read_run(folder))
-    model = average_models(members, name="sa_unet_ensemble")
+    model = average_models(members, name=f"{args.model}_ensemble")
     model.save(out / f"{args.checkpoint}.h5")
     run = _run_record(args, model)
     run["model"]["ensemble_of"] = [str(f) for f in args.ensemble]
@@ -437,7 +448,7 @@ def _run_record(args, model: keras.Model) -> dict:
         "recipe": "drive",
         "config": vars(args),
         "model": {
-            "name": MODEL.__name__,
+            "name": args.model,
             "kwargs": {"filters": args.filters},
             "params": model.count_params(),
         },
@@ -446,10 +457,10 @@ def _run_record(args, model: keras.Model) -> dict:
 
 
 def _train(args, train_ds, val_ds, out: Path) -> dict:
-    """Train SA-UNet; returns the run record (without the evaluation)."""
+    """Train the `--model`; returns the run record (without the evaluation)."""
     channels = Preprocessing(channels=args.channels).n_channels(3)
     with precision_scope(args.precision):
-        model = MODEL((None, None, channels), 1, filters=args.filters)
+        model = MODELS[args.model]((None, None, channels), 1, filters=args.filters)
     warmup = int(args.warmup_epochs * args.steps)
     schedule = keras.optimizers.schedules.CosineDecay(
         args.lr / 10 if warmup else args.lr,
