@@ -195,7 +195,9 @@ def make_patch_dataset(
     ``target_fn`` to the mask patch. With an augmenter, a larger crop (``context``
     extra on each side, reflect-padded at the image border) is augmented and its
     centre cut out, so rotations and shifts bring in real neighbouring pixels
-    rather than reflections of the patch.
+    rather than reflections of the patch; an
+    :class:`~data_pipelines.augment.Augmenter3D` computes only the centre
+    (``window=``), reading the context around it.
 
     Args:
         images: ``(N, H, W, C)``/``(N, D, H, W, C)`` array or a list of
