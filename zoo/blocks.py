@@ -139,8 +139,7 @@ def norm_layer(x, norm: Norm, *, name: str):
     if norm == "sample":
         return ScalarLayerNormalization(name=name)(x)
     raise ValueError(
-        "`norm` must be 'batch', 'instance', 'sample' or None. "
-        f"Received: norm={norm!r}"
+        f"`norm` must be 'batch', 'instance', 'sample' or None. Received: norm={norm!r}"
     )
 
 

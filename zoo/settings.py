@@ -117,9 +117,10 @@ def write_settings(path: str | Path, settings: Mapping[str, Any]) -> None:
     ) as tmp:
         tmp_path = Path(tmp.name)
     try:
-        with zipfile.ZipFile(path) as src, zipfile.ZipFile(
-            tmp_path, "w", compression=zipfile.ZIP_DEFLATED
-        ) as dst:
+        with (
+            zipfile.ZipFile(path) as src,
+            zipfile.ZipFile(tmp_path, "w", compression=zipfile.ZIP_DEFLATED) as dst,
+        ):
             for item in src.infolist():
                 if item.filename != _KERAS_MEMBER:
                     dst.writestr(item, src.read(item.filename))

@@ -21,7 +21,11 @@ def test_settings_round_trip_and_model_still_loads(tiny_model, tmp_path, suffix)
     assert read_settings(path) == {}
     write_settings(path, {"threshold": 0.76, "tile_size": [128, 128]})
     update_settings(path, tta=True)
-    assert read_settings(path) == {"threshold": 0.76, "tile_size": [128, 128], "tta": True}
+    assert read_settings(path) == {
+        "threshold": 0.76,
+        "tile_size": [128, 128],
+        "tta": True,
+    }
     reloaded = keras.models.load_model(path, compile=False)
     assert reloaded.count_params() == tiny_model.count_params()
 
