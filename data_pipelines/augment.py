@@ -624,12 +624,21 @@ class Augmenter3D:
 def _window(
     window: Sequence[slice] | None, spatial: tuple[int, ...]
 ) -> tuple[np.ndarray, tuple[int, ...]]:
-    """The ``(start, shape)`` of a window of slices inside ``spatial``."""
+    """The ``(start, shape)`` of a window of slices inside ``spatial``.
+
+    Raises:
+        ValueError: Unless the window is one non-empty step-1 slice per axis,
+            inside the array (no negative or clipped bounds).
+    """
     if window is None:
         return np.zeros(len(spatial), dtype=np.int64), tuple(spatial)
-    bounds = [w.indices(n) for w, n in zip(window, spatial, strict=False)]
+    bounds = [
+        (0 if w.start is None else w.start, n if w.stop is None else w.stop, w.step)
+        for w, n in zip(window, spatial, strict=False)
+    ]
     if len(window) != len(spatial) or any(
-        step != 1 or stop <= begin for begin, stop, step in bounds
+        step not in (None, 1) or not 0 <= begin < stop <= n
+        for (begin, stop, step), n in zip(bounds, spatial, strict=False)
     ):
         raise ValueError(
             f"`window` must be {len(spatial)} non-empty slices with step 1 inside "
@@ -639,7 +648,14 @@ def _window(
     return start, tuple(stop - begin for begin, stop, _ in bounds)
 
 
-def _resample_3d(image, mask, affine, field, start, shape):
+def _resample_3d(
+    image: np.ndarray,
+    mask: np.ndarray,
+    affine: tuple[np.ndarray, np.ndarray] | None,
+    field: np.ndarray | None,
+    start: np.ndarray,
+    shape: tuple[int, ...],
+) -> tuple[np.ndarray, np.ndarray]:
     """Resamples a volume and its mask once through an affine map and/or a field.
 
     Output voxel ``o`` of the window (``start + o`` in the input grid) reads the

@@ -175,7 +175,14 @@ def test_augmenter3d_window_equals_the_window_of_the_whole(options):
 
 
 @pytest.mark.parametrize(
-    "window", [(slice(0, 4),) * 2, (slice(2, 2),) * 3, (slice(0, 9, 2),) * 3]
+    "window",
+    [
+        (slice(0, 4),) * 2,
+        (slice(2, 2),) * 3,
+        (slice(0, 9, 2),) * 3,
+        (slice(0, 9),) * 3,
+        (slice(-4, None),) * 3,
+    ],
 )
 def test_augmenter3d_refuses_a_bad_window(window):
     volume = np.zeros((8, 8, 8, 1), np.float32)
