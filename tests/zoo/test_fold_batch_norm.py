@@ -84,3 +84,14 @@ def test_the_prediction_commands_predict_with_the_folded_model():
     for tile in (None, (32, 32)):
         predictor, _ = model_for_tiles(model, tile)
         assert _batch_norms(model) and not _batch_norms(predictor)
+
+
+def test_the_fast_path_equals_an_eager_call_of_the_plain_model():
+    # One tile covering the image: the commands' path (folded model, compiled
+    # predict_on_batch, blending) against the plain model called eagerly.
+    keras.utils.set_random_seed(0)
+    model = _trained_statistics(zoo.unet_padding((None, None, 1), depth=3, filters=4))
+    image = np.random.default_rng(2).random((32, 32, 1)).astype("float32")
+    plain = np.asarray(model(image[None], training=False))[0]
+    fast = predict_tiled(fold_batch_norm(model), image, tile_size=32)
+    assert np.abs(fast - plain).max() <= 1e-5
