@@ -3,7 +3,7 @@
 # threshold chosen on training images 33-36, whole-image F1/AUC inside the FOV on
 # the held-out images 37-40. 100 epochs in mixed bfloat16: 54 minutes on 2 CPU cores
 # with AVX-512 BF16/AMX (no GPU needed) while tests shared them. On a CPU without
-# bfloat16 instructions use PRECISION=float32: its training step is 1.3-1.4x slower
+# bfloat16 instructions use PRECISION=float32: its training step is 1.26-1.43x slower
 # here (benchmarks/train_throughput.py, sa_unet rows).
 #
 # Usage (from anywhere):
