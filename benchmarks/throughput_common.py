@@ -124,10 +124,15 @@ def fit_timer(
         model.fit(dataset, epochs=1, steps_per_epoch=n, shuffle=False, verbose=0)
 
     fit(max(1, warmup))
+    return step_timer(fit, steps)
+
+
+def step_timer(run: Callable[[int], object], steps: int) -> Callable[[], float]:
+    """A function that calls ``run(steps)`` and returns its seconds per step."""
 
     def timed() -> float:
         start = time.perf_counter()
-        fit(steps)
+        run(steps)
         return (time.perf_counter() - start) / steps
 
     return timed

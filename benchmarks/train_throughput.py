@@ -41,6 +41,7 @@ from benchmarks.throughput_common import (  # noqa: E402
     machine_lines,
     matmul_gflops,
     ratio,
+    step_timer,
     torch_bce_dice,
     torch_device,
     torch_params,
@@ -169,13 +170,7 @@ def torch_timers(
         except Exception as err:  # noqa: BLE001 - inductor/compiler errors vary
             timers[mode] = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
             continue
-
-        def timed(run=run) -> float:
-            start = time.perf_counter()
-            run(steps)
-            return (time.perf_counter() - start) / steps
-
-        timers[mode] = timed
+        timers[mode] = step_timer(run, steps)
     return params, timers
 
 

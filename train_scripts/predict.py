@@ -176,12 +176,11 @@ def model_for_tiles(
     Raises:
         ValueError: If the model cannot take that tile size.
     """
-    if tile_size is None:
-        return fold_batch_norm(model), None
-    tile_size = tuple(int(t) for t in tile_size)
-    if None in model.input_shape[1:-1]:
-        return fold_batch_norm(model), tile_size
-    return fold_batch_norm(with_input_size(model, tile_size)), None
+    if tile_size is not None:
+        tile_size = tuple(int(t) for t in tile_size)
+        if None not in model.input_shape[1:-1]:
+            model, tile_size = with_input_size(model, tile_size), None
+    return fold_batch_norm(model), tile_size
 
 
 def model_rank(model: keras.Model) -> int:
