@@ -28,7 +28,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import zoo  # noqa: E402
-from train_scripts.export import export_model, one_line  # noqa: E402
+from train_scripts.export import export_model  # noqa: E402
+from train_scripts.guards import one_line  # noqa: E402
 
 # Tiny configurations (the tests' sizes): the table is about operators and
 # shapes, not capacity.

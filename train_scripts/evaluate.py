@@ -53,7 +53,7 @@ from scipy import ndimage
 
 from losses import evaluation
 from train_scripts.data import ImageSet, in_model_layout, load_dataset, parse_names
-from train_scripts.guards import check_out_dir, check_tile_size
+from train_scripts.guards import check_out_dir, check_tile_size, load_checkpoint
 from train_scripts.plots import (
     plot_metric_boxplot,
     representative_slice,
@@ -66,7 +66,6 @@ from train_scripts.predict import (
     add_tiling_arguments,
     foreground,
     inference_options,
-    load_checkpoint,
     model_for_tiles,
     model_rank,
 )

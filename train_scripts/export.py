@@ -47,6 +47,7 @@ import tensorflow as tf
 
 import losses  # noqa: F401  (registers the losses a checkpoint may reference)
 import zoo  # noqa: F401  (registers the custom layers)
+from train_scripts.guards import load_checkpoint, one_line
 from zoo.inference import with_input_size
 from zoo.settings import SETTINGS_KEY, read_settings, write_settings
 
@@ -57,9 +58,7 @@ __all__ = [
     "ExportResult",
     "dynamic_model",
     "export_model",
-    "load_checkpoint",
     "main",
-    "one_line",
 ]
 
 FORMATS = ("keras", "h5", "savedmodel", "onnx", "tflite")
@@ -93,40 +92,6 @@ class ExportResult:
     atol: float
     checked_sizes: list[tuple[int, ...]]
     note: str = ""
-
-
-def one_line(err: BaseException) -> str:
-    """The informative first line of an error (Keras wraps layer errors)."""
-    text = re.sub(r"\x1b\[[0-9;]*m|\{\{[^}]*\}\}", "", str(err))
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("Exception encountered when calling"):
-            return line
-    return type(err).__name__
-
-
-def load_checkpoint(path: str | Path) -> keras.Model:
-    """Loads a ``.h5`` / ``.keras`` checkpoint (not compiled).
-
-    Raises:
-        FileNotFoundError: If ``path`` does not exist.
-        ValueError: If the file is not a loadable Keras model; the one-line
-            message names the file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Checkpoint not found: '{path}'")
-    if path.suffix.lower() not in (".h5", ".hdf5", ".keras"):
-        raise ValueError(
-            f"Cannot load checkpoint '{path}': expected a .h5 or .keras file"
-        )
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as err:  # noqa: BLE001 - h5py/zip/Keras errors differ; named
-        raise ValueError(
-            f"Cannot load checkpoint '{path}' (corrupt or not a Keras model): "
-            f"{one_line(err)}"
-        ) from err
 
 
 def _spatial(model: keras.Model) -> list[tuple[int | None, ...]]:

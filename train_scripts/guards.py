@@ -11,6 +11,8 @@ work, so a mistake costs seconds, not an epoch:
   it was started with;
 * :func:`repair_backup`: a truncated ``BackupAndRestore`` file falls back to the
   previous epoch's copy, and says so;
+* :func:`load_checkpoint`: a checkpoint that is missing, misnamed, truncated
+  or not a Keras model is named in one line (:func:`one_line`);
 * :func:`check_tile_size`: a tile size the model cannot take is refused with
   the nearest one it can;
 * :func:`empty_masks`, :func:`intensity_stats` and
@@ -24,6 +26,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -48,6 +51,8 @@ __all__ = [
     "empty_masks",
     "intensity_mismatch",
     "intensity_stats",
+    "load_checkpoint",
+    "one_line",
     "parse_json_object",
     "run_lock",
     "repair_backup",
@@ -73,6 +78,52 @@ class TrainingDivergedError(RuntimeError):
 def warn(message: str) -> None:
     """Prints one ``warning:`` line on stderr (the scripts' warnings)."""
     print(f"warning: {message}", file=sys.stderr)
+
+
+def one_line(err: BaseException) -> str:
+    """The informative first line of an error (Keras wraps layer errors)."""
+    text = re.sub(r"\x1b\[[0-9;]*m|\{\{[^}]*\}\}", "", str(err))
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("Exception encountered when calling"):
+            return line
+    return type(err).__name__
+
+
+#: The first bytes of the two checkpoint formats Keras writes.
+_CHECKPOINT_MAGIC = {b"\x89HDF\r\n\x1a\n": ".h5", b"PK\x03\x04": ".keras"}
+
+
+def load_checkpoint(path: str | Path) -> keras.Model:
+    """Loads a ``.h5`` or ``.keras`` checkpoint, not compiled.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        ValueError: If the file is neither format, is named as the other one,
+            or is truncated or corrupt; the one-line message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint not found: '{path}'")
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    kind = next((k for m, k in _CHECKPOINT_MAGIC.items() if magic.startswith(m)), None)
+    if kind is None:
+        raise ValueError(f"'{path}' is not a Keras checkpoint (.h5 or .keras file)")
+    suffix = path.suffix.lower()
+    if suffix in (".h5", ".hdf5", ".keras") and (kind == ".keras") != (
+        suffix == ".keras"
+    ):
+        raise ValueError(
+            f"'{path}' is really a {kind} file; rename it to end in {kind}"
+        )
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as err:  # noqa: BLE001 - h5py/zip/Keras errors differ
+        raise ValueError(
+            f"Cannot load checkpoint '{path}': truncated or corrupt "
+            f"({type(err).__name__}: {one_line(err)[:200]})"
+        ) from err
 
 
 def check_free_space(path: str | Path, needed: int, *, flag: str = "--out") -> None:

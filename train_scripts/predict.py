@@ -76,6 +76,7 @@ from train_scripts.guards import (
     check_out_dir,
     check_tile_size,
     intensity_mismatch,
+    load_checkpoint,
     warn,
 )
 from train_scripts.plots import overlay, representative_slice
@@ -106,7 +107,6 @@ __all__ = [
     "foreground",
     "inference_options",
     "list_inputs",
-    "load_checkpoint",
     "main",
     "normalization_of",
     "model_for_tiles",
@@ -116,38 +116,6 @@ __all__ = [
     "read_input",
     "resolve_tile_size",
 ]
-
-
-def load_checkpoint(path: str | Path) -> keras.Model:
-    """Loads a ``.h5`` or ``.keras`` model for inference (not compiled).
-
-    Raises:
-        FileNotFoundError: If ``path`` does not exist.
-        ValueError: If the file is not a loadable Keras model.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Checkpoint not found: '{path}'")
-    with open(path, "rb") as f:
-        magic = f.read(8)
-    kinds = {b"\x89HDF\r\n\x1a\n": ".h5", b"PK\x03\x04": ".keras"}
-    kind = next((k for m, k in kinds.items() if magic.startswith(m)), None)
-    if kind is None:
-        raise ValueError(f"'{path}' is not a Keras checkpoint (.h5 or .keras file)")
-    if path.suffix.lower() in (".h5", ".hdf5", ".keras") and (
-        (kind == ".keras") != (path.suffix.lower() == ".keras")
-    ):
-        raise ValueError(
-            f"'{path}' is really a {kind} file; rename it to end in {kind}"
-        )
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as err:  # noqa: BLE001 - h5py/zip/Keras errors differ
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise ValueError(
-            f"Cannot load checkpoint '{path}': truncated or corrupt "
-            f"({type(err).__name__}: {reason[:200]})"
-        ) from err
 
 
 def normalization_of(path: str | Path) -> dict:

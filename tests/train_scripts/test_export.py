@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import zoo
-from train_scripts import export
+from train_scripts import export, guards
 from zoo.settings import read_settings
 
 SETTINGS = {"threshold": 0.6, "tile_size": [32, 32], "tta": True}
@@ -42,7 +42,7 @@ def _run_exported(path, fmt, x):
 @pytest.mark.parametrize("ckpt", ["tiny_checkpoint_2d", "tiny_checkpoint_3d"])
 def test_export_round_trip_matches_keras(ckpt, fmt, tmp_path, request):
     path = request.getfixturevalue(ckpt)
-    model = export.load_checkpoint(path)
+    model = guards.load_checkpoint(path)
     out = tmp_path / f"model.{fmt}"
     result = export.export_model(model, fmt, out, settings=SETTINGS)
     assert result.max_abs_diff <= 1e-4 and result.path == out
@@ -152,7 +152,7 @@ def test_cli_names_a_missing_checkpoint_and_refuses_bad_options(
     args = ["--format", "h5", "--out", str(tmp_path / "o.h5")]
     assert export.main(["--checkpoint", str(missing), *args]) == 2
     assert str(missing) in capsys.readouterr().err
-    model = export.load_checkpoint(tiny_checkpoint_2d)
+    model = guards.load_checkpoint(tiny_checkpoint_2d)
     with pytest.raises(ValueError, match="quantize"):
         export.export_model(model, "onnx", tmp_path / "x.onnx", quantize="float16")
 

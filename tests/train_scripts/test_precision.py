@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 import zoo
-from train_scripts import cli, evaluate, predict
+from train_scripts import cli, evaluate, guards, predict
 from train_scripts.precision import (
     PRECISIONS,
     check_precision,
@@ -131,7 +131,7 @@ def test_evaluate_in_mixed_bfloat16_scores_like_float32(tmp_path, tiny_checkpoin
 
 
 def test_model_in_precision_rebuilds_with_the_weights(tiny_checkpoint_2d):
-    model = predict.load_checkpoint(tiny_checkpoint_2d)
+    model = guards.load_checkpoint(tiny_checkpoint_2d)
     assert model_in_precision(model, "float32") is model
     mixed = model_in_precision(model, "mixed_bfloat16")
     assert model_precision(mixed) == "mixed_bfloat16"
