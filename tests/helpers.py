@@ -37,24 +37,19 @@ def _batch_size(x) -> int:
     return len(x[0] if isinstance(x, list) else x)
 
 
-def assert_fit_step(
-    model: keras.Model, loss="binary_crossentropy", steps: int = 2, **compile_kwargs
-):
-    """``fit`` steps give a finite loss and change every trainable weight.
+def trainable_values(model: keras.Model) -> list[np.ndarray]:
+    """Copies of the trainable weights, for :func:`assert_trainable_weights_moved`."""
+    return [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+
+
+def assert_trainable_weights_moved(model: keras.Model, before: list[np.ndarray]):
+    """Every trainable weight differs from ``before``: a gradient reached it.
 
     Only trainable weights are compared: batch-norm moving statistics change in
-    any forward pass in training mode, even when no gradient flows. Two steps by
-    default: a zero-initialised branch (``branch2_unet``'s) passes no gradient
-    to the layer after it until its own weights moved once. Biases are not
-    required to move: a conv bias followed by batch norm has an exactly zero
+    any forward pass in training mode, even when no gradient flows. Biases are
+    not required to move: a conv bias followed by batch norm has an exactly zero
     gradient (the normalisation subtracts it again).
     """
-    x, y = random_batch(model)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, **compile_kwargs)
-    before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
-    history = model.fit(x, y, epochs=steps, batch_size=_batch_size(x), verbose=0)
-    loss_value = history.history["loss"][-1]
-    assert np.isfinite(loss_value), loss_value
     unchanged = [
         w.path
         for w, b in zip(model.trainable_weights, before, strict=True)
@@ -62,6 +57,23 @@ def assert_fit_step(
         and not w.path.endswith("/bias")
     ]
     assert not unchanged, f"no gradient reached: {unchanged}"
+
+
+def assert_fit_step(
+    model: keras.Model, loss="binary_crossentropy", steps: int = 2, **compile_kwargs
+):
+    """``fit`` steps give a finite loss and change every trainable weight.
+
+    Two steps by default: a zero-initialised branch (``branch2_unet``'s) passes
+    no gradient to the layer after it until its own weights moved once.
+    """
+    x, y = random_batch(model)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, **compile_kwargs)
+    before = trainable_values(model)
+    history = model.fit(x, y, epochs=steps, batch_size=_batch_size(x), verbose=0)
+    loss_value = history.history["loss"][-1]
+    assert np.isfinite(loss_value), loss_value
+    assert_trainable_weights_moved(model, before)
 
 
 def learnable_batch(model: keras.Model, batch: int = 2, seed: int = 0):
