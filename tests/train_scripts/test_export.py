@@ -145,6 +145,20 @@ def test_cli_refuses_a_corrupt_checkpoint(
     assert len(err.splitlines()) == 1 and str(bad) in err and err.startswith("error:")
 
 
+def test_cli_names_a_checkpoint_saved_under_the_other_format_s_suffix(
+    tmp_path, tiny_checkpoint_2d, capsys
+):
+    misnamed = tmp_path / "really_h5.keras"
+    misnamed.write_bytes(tiny_checkpoint_2d.read_bytes())
+    out = tmp_path / "out.onnx"
+    code = export.main(
+        ["--checkpoint", str(misnamed), "--format", "onnx", "--out", str(out)]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists()
+    assert f"'{misnamed}' is really a .h5 file; rename it to end in .h5" in err
+
+
 def test_cli_names_a_missing_checkpoint_and_refuses_bad_options(
     tmp_path, tiny_checkpoint_2d, capsys
 ):
