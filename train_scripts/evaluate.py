@@ -22,7 +22,9 @@ honoured). The run writes into ``--out``:
 * ``boxplot.png``: the per-image spread of each score;
 
 and prints a table. ``--min-size`` and ``--largest-component`` post-process
-each prediction as in :mod:`train_scripts.predict` before it is scored.
+each prediction's mask as in :mod:`train_scripts.predict` before it is scored;
+the AUC ranks the probabilities ``predict --save-probs`` writes, which are the
+model's (post-processing acts on the mask only).
 
 The checkpoint's stored settings (tile size, threshold, TTA, preprocessing)
 are the defaults; flags override them.
@@ -116,6 +118,7 @@ def score_image(
     threshold: float = 0.5,
     fov: np.ndarray | None = None,
     spacing: Sequence[float] | None = None,
+    auc_probs: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Every score of one image from its binary truth and foreground probability.
 
@@ -126,6 +129,10 @@ def score_image(
         fov: ``(*spatial)`` region to score in (DRIVE); components are counted
             inside it too. Defaults to None (everywhere).
         spacing: Pixel size for the Hausdorff distance. Defaults to None (1).
+        auc_probs: The probabilities the AUC ranks, when ``fg_probs`` has had
+            components removed (the map ``predict --save-probs`` writes is the
+            model's, before any post-processing). Defaults to None
+            (``fg_probs``).
 
     Returns:
         ``dice``, ``iou``, ``sensitivity``, ``specificity``, ``precision``,
@@ -137,6 +144,8 @@ def score_image(
         truth, fg_probs, threshold=threshold, mask=region, spacing=spacing
     )
     scores["pixel_error"] = 1.0 - scores["accuracy"]
+    if auc_probs is not None:
+        scores["auc"] = evaluation.auc_score(truth, auc_probs, mask=region)
     pred = fg_probs > threshold
     true = np.asarray(truth) > 0.5
     if region is not None:
@@ -218,7 +227,8 @@ def evaluate_model(
             before prediction (as in training); resized predictions are
             resized back and scored at the image's own size. Defaults to None.
         min_size: Remove predicted components smaller than this before
-            scoring (their probability becomes 0). Defaults to 0.
+            scoring the mask; the AUC ranks the model's probabilities, as
+            ``predict`` writes them. Defaults to 0.
         largest_component: Keep only the largest predicted component.
             Defaults to False.
 
@@ -251,14 +261,17 @@ def evaluate_model(
         if preprocess is not None and preprocess.resize is not None:
             probs = preprocess.resize_to(probs, image.shape[:-1])
         truth = foreground(mask) if mask.shape[-1] > 1 else mask[..., 0]
-        fg = foreground(probs)
+        raw = foreground(probs)
+        fg = raw
         if min_size or largest_component:
             fg = suppress_removed(
-                fg, threshold, min_size=min_size, largest_component=largest_component
+                raw, threshold, min_size=min_size, largest_component=largest_component
             )
         fov = None if dataset.fov is None else dataset.fov[i][..., 0]
         spacing = None if dataset.spacing is None else dataset.spacing[i]
-        scores = score_image(truth, fg, threshold=threshold, fov=fov, spacing=spacing)
+        scores = score_image(
+            truth, fg, threshold=threshold, fov=fov, spacing=spacing, auc_probs=raw
+        )
         labels = None
         if mask.shape[-1] > 1 and probs.shape[-1] == mask.shape[-1]:
             predicted = np.argmax(probs, -1)

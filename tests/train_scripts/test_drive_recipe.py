@@ -8,6 +8,7 @@ import pytest
 
 import zoo
 from data_pipelines.readers import load_drive
+from train_scripts.data import ImageSet
 from train_scripts.precision import model_precision
 from train_scripts.preprocess import Preprocessing
 from train_scripts.recipes import drive
@@ -18,12 +19,16 @@ from zoo.settings import read_settings, write_settings
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("precision", "model"),
-    [("float32", "attention_unet"), ("mixed_bfloat16", "sa_unet")],
+    ("precision", "model", "loss"),
+    [
+        ("float32", "attention_unet", ["--loss", "bce"]),
+        ("mixed_bfloat16", "sa_unet", []),
+    ],
 )
-def test_drive_recipe_tiny_run(shared_data, tmp_path, precision, model):
+def test_drive_recipe_tiny_run(shared_data, tmp_path, precision, model, loss):
     run = drive.main(
         [
+            *loss,
             "--precision",
             precision,
             "--model",
@@ -61,6 +66,7 @@ def test_drive_recipe_tiny_run(shared_data, tmp_path, precision, model):
     assert settings["channels"] == "rgb" and settings["clahe"] is False
     assert settings["model"] == run["model"]["name"] == model
     assert saved["config"]["precision"] == precision
+    assert saved["config"]["loss"] == (loss[1] if loss else "bce_dice")
     for name in ("best.h5", "last.h5"):  # saved in float32 whatever trained
         model = keras.models.load_model(tmp_path / name)
         assert model.count_params() == run["model"]["params"]
@@ -119,6 +125,22 @@ def test_min_size_is_calibrated_and_removes_exactly_the_small_components():
         suppress_removed(probs, 0.5, min_size=10, region=fov) > 0.5, truth
     )
     np.testing.assert_array_equal(suppress_removed(probs, 0.5, region=fov), probs)
+
+
+def test_held_out_mask_is_post_processed_and_auc_ranks_the_model_probabilities(
+    tmp_path,
+):
+    truth = np.zeros((40, 40), np.float32)
+    truth[5:15, 5:15] = 1
+    truth[30, 30] = 1  # a true one-pixel fragment the post-processing drops
+    probs = truth * 0.9
+    images, masks, fovs = _one_image(probs, truth)
+    held_out = ImageSet([np.repeat(masks[0], 3, -1)], masks, ["37"], fov=fovs)
+    row = drive.evaluate_held_out(
+        images, held_out, tmp_path, threshold=0.5, overlays=False, min_size=2
+    )["per_image"][0]
+    assert row["components_pred"] == 1 and row["sensitivity"] == 100 / 101
+    assert row["auc"] == 1.0  # zeroing the fragment would rank it with the background
 
 
 @pytest.mark.slow

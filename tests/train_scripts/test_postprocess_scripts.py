@@ -36,6 +36,7 @@ def test_evaluate_scores_the_post_processed_prediction():
     rows, _ = evaluate.evaluate_model(model, data, min_size=6, **kwargs)
     assert rows[0]["components_pred"] == 2
     assert rows[0]["dice"] == 2 * 22 / (23 + 22)
+    assert rows[0]["auc"] == 1.0  # ranks the model's probabilities, as predicted
     rows, _ = evaluate.evaluate_model(model, data, largest_component=True, **kwargs)
     assert rows[0]["components_pred"] == 1
     assert rows[0]["dice"] == 2 * 16 / (23 + 16)

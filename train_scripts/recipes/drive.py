@@ -41,8 +41,9 @@ from data_pipelines.augment import Augmenter2D
 from data_pipelines.dataset import ImageSet
 from data_pipelines.pipeline import make_patch_dataset
 from data_pipelines.readers import load_drive
-from losses.evaluation import dice_score, evaluate_segmentation
+from losses.evaluation import auc_score, dice_score, evaluate_segmentation
 from train_scripts.evaluate import count_components
+from train_scripts.guards import load_checkpoint
 from train_scripts.plots import plot_learning_curves, save_overlay_figure
 from train_scripts.precision import (
     add_precision_argument,
@@ -185,8 +186,10 @@ def evaluate_held_out(
 ) -> dict:
     """Whole-image FOV metrics per held-out image at ``threshold``, and their mean.
 
-    Components under ``min_size`` pixels are removed first; the rows also count
-    the connected components of the truth and of the prediction in the FOV.
+    Components under ``min_size`` pixels are removed from the mask first (the
+    AUC ranks the model's probabilities, as ``predict`` writes them); the rows
+    also count the connected components of the truth and of the prediction in
+    the FOV.
     """
     rows = []
     for prob, name, image, mask, fov_mask in zip(
@@ -198,11 +201,13 @@ def evaluate_held_out(
         strict=True,
     ):
         fov = fov_mask[..., 0] > 0.5
-        prob = suppress_removed(prob, threshold, min_size=min_size, region=fov)
         truth = mask[..., 0]
+        auc = auc_score(truth, prob, mask=fov)
+        prob = suppress_removed(prob, threshold, min_size=min_size, region=fov)
         scores = evaluate_segmentation(
             truth, prob, mask=fov, threshold=threshold, distances=False
         )
+        scores["auc"] = auc
         scores["components_true"] = count_components((truth > 0.5) & fov)
         scores["components_pred"] = count_components((prob > threshold) & fov)
         rows.append({"image": name, **scores})
@@ -268,6 +273,12 @@ def main(argv: list[str] | None = None) -> dict:
         help="architecture (default: %(default)s, the paper's)",
     )
     parser.add_argument("--filters", type=int, default=16)
+    parser.add_argument(
+        "--loss",
+        choices=("bce_dice", "bce"),
+        default="bce_dice",
+        help="training loss: BCE + Dice (default) or BCE alone (the SA-UNet paper's)",
+    )
     add_precision_argument(
         parser,
         "training precision; the checkpoints are saved in float32 either way, "
@@ -354,7 +365,7 @@ def main(argv: list[str] | None = None) -> dict:
         run["train_images"] = train_set.names
         run["val_images"] = val_set.names
 
-    best = keras.models.load_model(out / f"{args.checkpoint}.h5")
+    best = load_checkpoint(out / f"{args.checkpoint}.h5")
     tta = not args.no_tta
     calib_names = (
         train_set.names[-args.calibration_images :] if args.calibration_images else []
@@ -424,7 +435,7 @@ def _ensemble(args, out: Path) -> dict:
                 f"Ensemble member '{path}' was trained with {got}; this run asks "
                 f"for channels={args.channels!r}, clahe={args.clahe}"
             )
-        members.append(keras.models.load_model(path))
+        members.append(load_checkpoint(path))
         records.append(read_run(folder))
     model = average_models(members, name=f"{args.model}_ensemble")
     model.save(out / f"{args.checkpoint}.h5")
@@ -477,7 +488,7 @@ def _train(args, train_ds, val_ds, out: Path) -> dict:
         epochs=args.epochs,
         steps_per_epoch=args.steps,
         out_dir=out,
-        loss=losses.get("bce_dice"),
+        loss=losses.get(args.loss),
         optimizer=keras.optimizers.Adam(schedule),
         metrics=[losses.DiceScore(name="dice")],
         monitor="val_loss",

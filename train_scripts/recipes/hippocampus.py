@@ -55,6 +55,7 @@ from data_pipelines.dataset import ImageSet
 from data_pipelines.msd import as_arrays, list_cases, load_msd, zscore_case
 from data_pipelines.pipeline import make_patch_dataset
 from losses.evaluation import per_label_scores
+from train_scripts.guards import load_checkpoint
 from train_scripts.plots import plot_learning_curves, save_label_slices
 from train_scripts.recipes.drive import TimeBudget
 from train_scripts.runs import library_versions, read_run, write_run
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> dict:
         run = read_run(out)
     else:
         run = _train(args, split, out)
-    model = keras.models.load_model(out / "best.h5", compile=False)
+    model = load_checkpoint(out / "best.h5")
     write_settings(out / "best.h5", inference_settings(args.filters))
     for part in ("val", "holdout"):
         if split[part]:
