@@ -150,13 +150,20 @@ def _run_one(tmp_path, script, strategy, out_dir, tag, epochs):
     )
 
 
-@pytest.mark.slow
-def test_two_replicas_match_a_single_process_and_resume(tmp_path):
-    script = tmp_path / "worker.py"
+@pytest.fixture(scope="module")
+def single_process(tmp_path_factory):
+    """The worker script and its one-process run (default strategy, 2 epochs) that
+    both distributed tests compare with: ``(script, weights, record)``."""
+    folder = tmp_path_factory.mktemp("single")
+    script = folder / "worker.py"
     script.write_text(WORKER)
-    weights, reference = _run_one(
-        tmp_path, script, "auto", tmp_path / "single", "single", 2
-    )
+    weights, record = _run_one(folder, script, "auto", folder / "run", "single", 2)
+    return script, weights, record
+
+
+@pytest.mark.slow
+def test_two_replicas_match_a_single_process_and_resume(tmp_path, single_process):
+    script, weights, reference = single_process
     # MirroredStrategy over two logical CPUs: each replica gets half the global batch.
     out = tmp_path / "mirrored"
     w2, info = _run_one(tmp_path, script, "mirrored2", out, "mirrored", 2)
@@ -194,12 +201,9 @@ def test_two_replicas_match_a_single_process_and_resume(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_workers_on_loopback_match_a_single_process(tmp_path):
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
+def test_two_workers_on_loopback_match_a_single_process(tmp_path, single_process):
     # Reference: one process, default strategy, the same global batch.
-    _, reference = _run_one(tmp_path, script, "auto", tmp_path / "single", "single", 2)
-
+    script, _, reference = single_process
     out = tmp_path / "cluster"
     (w0, info0), (w1, info1) = _run_cluster(tmp_path, script, out, "mw", "2")
     assert info0["chief"] and not info1["chief"] and info0["replicas"] == 2
