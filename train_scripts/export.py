@@ -49,6 +49,7 @@ import losses  # noqa: F401  (registers the losses a checkpoint may reference)
 import zoo  # noqa: F401  (registers the custom layers)
 from train_scripts.guards import load_checkpoint, one_line
 from zoo.inference import with_input_size
+from zoo.layers import SlicedMaxPooling
 from zoo.settings import SETTINGS_KEY, read_settings, write_settings
 
 __all__ = [
@@ -323,11 +324,31 @@ def _export_onnx(model, path, settings, dynamic, sizes, seed):
     return diffs
 
 
+def tflite_ready(model: keras.Model) -> keras.Model:
+    """``model`` with each ``MaxPooling3D`` as :class:`~zoo.layers.SlicedMaxPooling`.
+
+    The same numbers from ops TFLite has (it has no 3D max pooling); every other
+    layer, and so every weight, is shared. A model without 3D max pooling is
+    returned as is.
+    """
+    if not any(isinstance(la, keras.layers.MaxPooling3D) for la in model.layers):
+        return model
+
+    def clone(layer):
+        if isinstance(layer, keras.layers.MaxPooling3D):
+            return SlicedMaxPooling(
+                layer.pool_size, layer.strides, layer.padding, name=layer.name
+            )
+        return layer
+
+    return keras.models.clone_model(model, clone_function=clone)
+
+
 def _export_tflite(model, path, quantize, sizes, seed):
     # Through a SavedModel, as TFLiteConverter.from_keras_model does for Keras 3:
     # the converter then freezes the weights into the flatbuffer.
     with tempfile.TemporaryDirectory() as tmp:
-        _write_savedmodel(model, Path(tmp) / "saved", dynamic=False)
+        _write_savedmodel(tflite_ready(model), Path(tmp) / "saved", dynamic=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(tmp) / "saved"))
         if quantize != "none":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -22,6 +22,7 @@ __all__ = [
     "CenterCropToMatch",
     "ZeroPadChannels",
     "LinearUpSampling",
+    "SlicedMaxPooling",
     "SampleNormalization",
     "ScalarLayerNormalization",
     "DropBlock",
@@ -226,6 +227,104 @@ class LinearUpSampling(keras.layers.Layer):
     def get_config(self):
         """Serializable configuration."""
         return {**super().get_config(), "size": list(self.size)}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class SlicedMaxPooling(keras.layers.Layer):
+    """Max pooling as element-wise maxima of strided slices.
+
+    The same numbers as ``MaxPooling2D``/``MaxPooling3D(pool_size, strides,
+    padding)``, built from padding, slicing and ``maximum`` only: ops every
+    runtime has, where TFLite has no 3D max pooling. The TFLite export swaps it
+    in for ``MaxPooling3D`` (:func:`train_scripts.export.tflite_ready`); the
+    models themselves keep Keras' pooling layer.
+
+    Args:
+        pool_size: One positive integer window per spatial axis.
+        strides: One positive integer stride per axis. Defaults to None
+            (``pool_size``).
+        padding: ``"valid"`` or ``"same"`` (Keras' meaning: ``ceil(n /
+            stride)`` outputs, the window padded with ``-inf``, the extra pixel
+            at the end). Defaults to "valid".
+
+    Shapes:
+        ``(B, *S, C) -> (B, *S_out, C)`` with ``S_out`` as Keras' pooling.
+    """
+
+    def __init__(
+        self,
+        pool_size: Sequence[int],
+        strides: Sequence[int] | None = None,
+        padding: str = "valid",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        pool_size = tuple(int(k) for k in pool_size)
+        strides = pool_size if strides is None else tuple(int(s) for s in strides)
+        if (
+            not pool_size
+            or len(strides) != len(pool_size)
+            or min(pool_size + strides) < 1
+        ):
+            raise ValueError(
+                "`pool_size` and `strides` need one positive integer per spatial "
+                f"axis. Received: pool_size={pool_size}, strides={strides}"
+            )
+        if padding not in ("valid", "same"):
+            raise ValueError(
+                f"`padding` must be 'valid' or 'same'. Received: {padding!r}"
+            )
+        self.pool_size, self.strides, self.padding = pool_size, strides, padding
+
+    def _out_size(self, n, k: int, s: int):
+        if self.padding == "same":
+            return (n + s - 1) // s
+        return (n - k) // s + 1
+
+    def call(self, inputs):
+        """The maximum over each window, one spatial axis at a time."""
+        x = inputs
+        windows = zip(self.pool_size, self.strides, strict=True)
+        for axis, (k, s) in enumerate(windows, start=1):
+            if k == s == 1:
+                continue
+            n = _spatial_shape(x)[axis - 1]
+            n_out = self._out_size(n, k, s)
+            if self.padding == "same":
+                total = (n_out - 1) * s + k - n
+                if isinstance(total, int):
+                    total = max(total, 0)
+                else:
+                    total = ops.maximum(total, 0)
+                pad = [[0, 0]] * ops.ndim(x)
+                pad[axis] = [total // 2, total - total // 2]
+                x = ops.pad(x, pad, constant_values=-np.inf)
+            lead = (slice(None),) * axis
+            span = (n_out - 1) * s + 1
+            pooled = x[lead + (slice(0, span, s),)]
+            for r in range(1, k):
+                pooled = ops.maximum(pooled, x[lead + (slice(r, r + span, s),)])
+            x = pooled
+        return x
+
+    def compute_output_shape(self, input_shape):
+        """Spatial sizes as Keras' pooling with the same arguments."""
+        spatial = [
+            None if n is None else self._out_size(n, k, s)
+            for n, k, s in zip(
+                input_shape[1:-1], self.pool_size, self.strides, strict=True
+            )
+        ]
+        return (input_shape[0], *spatial, input_shape[-1])
+
+    def get_config(self):
+        """Serializable configuration."""
+        return {
+            **super().get_config(),
+            "pool_size": list(self.pool_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+        }
 
 
 @keras.saving.register_keras_serializable(package="zoo")

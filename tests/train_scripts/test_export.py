@@ -12,6 +12,7 @@ import tensorflow as tf
 
 import zoo
 from train_scripts import export, guards
+from zoo.layers import SlicedMaxPooling
 from zoo.settings import read_settings
 
 SETTINGS = {"threshold": 0.6, "tile_size": [32, 32], "tta": True}
@@ -172,7 +173,41 @@ def test_cli_names_a_missing_checkpoint_and_refuses_bad_options(
 
 
 def test_tflite_names_the_ops_it_has_no_builtin_for(tmp_path):
-    model = zoo.unet3d((16, 16, 16, 1), 1, depth=2, filters=4)
-    with pytest.raises(ValueError, match="no TFLite builtin op for MaxPool3D"):
+    inputs = keras.Input((8, 8, 8, 1))
+    model = keras.Model(inputs, keras.layers.AveragePooling3D(2)(inputs))
+    with pytest.raises(ValueError, match="no TFLite builtin op for AvgPool3D"):
         export.export_model(model, "tflite", tmp_path / "u.tflite")
     assert not (tmp_path / "u.tflite").exists()
+
+
+@pytest.mark.parametrize(
+    ("pool_size", "strides"),
+    [
+        ((2, 2, 2), None),
+        ((2, 2, 1), None),
+        ((3, 3, 3), (2, 2, 2)),
+        ((2, 3, 1), (1, 2, 2)),
+    ],
+)
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_sliced_max_pooling_equals_keras_max_pooling(pool_size, strides, padding):
+    x = np.random.default_rng(0).normal(size=(2, 9, 8, 7, 3)).astype(np.float32)
+    want = keras.layers.MaxPooling3D(pool_size, strides, padding)(x)
+    layer = SlicedMaxPooling(pool_size, strides, padding)
+    np.testing.assert_array_equal(layer(x), want)
+    assert layer.compute_output_shape(x.shape) == tuple(want.shape)
+    clone = SlicedMaxPooling.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+
+
+def test_tflite_export_of_3d_max_pooling_matches_keras(tmp_path):
+    model = zoo.unet3d((16, 16, 16, 1), 1, depth=2, filters=4)
+    result = export.export_model(model, "tflite", tmp_path / "u.tflite")
+    assert result.max_abs_diff <= 1e-5  # checked against the model as built
+    x = np.random.default_rng(1).random((1, 16, 16, 16, 1), np.float32)
+    np.testing.assert_allclose(
+        _run_exported(tmp_path / "u.tflite", "tflite", x), model(x), atol=1e-5
+    )
+    # Only the exported graph changes: the model keeps Keras' pooling layers.
+    pools = [la for la in model.layers if isinstance(la, keras.layers.MaxPooling3D)]
+    assert len(pools) == 1
