@@ -49,7 +49,7 @@ import losses  # noqa: F401  (registers the losses a checkpoint may reference)
 import zoo  # noqa: F401  (registers the custom layers)
 from train_scripts.guards import load_checkpoint, one_line
 from zoo.inference import with_input_size
-from zoo.layers import SlicedMaxPooling
+from zoo.layers import SlicedDepthwiseConv3D, SlicedMaxPooling
 from zoo.settings import SETTINGS_KEY, read_settings, write_settings
 
 __all__ = [
@@ -300,7 +300,9 @@ def _export_onnx(model, path, settings, dynamic, sizes, seed):
             f"({one_line(err)})"
         ) from err
     specs = _input_specs(model, dynamic)
-    serve = tf.function(_serve_fn(model), input_signature=specs, autograph=False)
+    serve = tf.function(
+        _serve_fn(export_ready(model, "onnx")), input_signature=specs, autograph=False
+    )
     proto, _ = tf2onnx.convert.from_function(
         serve, input_signature=specs, opset=ONNX_OPSET
     )
@@ -324,31 +326,63 @@ def _export_onnx(model, path, settings, dynamic, sizes, seed):
     return diffs
 
 
-def tflite_ready(model: keras.Model) -> keras.Model:
-    """``model`` with each ``MaxPooling3D`` as :class:`~zoo.layers.SlicedMaxPooling`.
+def _depthwise_3d(layer) -> bool:
+    """A grouped ``Conv3D`` that :class:`SlicedDepthwiseConv3D` computes."""
+    return (
+        type(layer) is keras.layers.Conv3D
+        and layer.groups > 1
+        and layer.groups == layer.filters == layer.kernel.shape[-1]
+        and layer.kernel.shape[-2] == 1
+        and tuple(layer.strides) == (1, 1, 1)
+        and tuple(layer.dilation_rate) == (1, 1, 1)
+        and layer.padding == "valid"
+        and layer.activation is keras.activations.linear
+    )
 
-    The same numbers from ops TFLite has (it has no 3D max pooling); every other
-    layer, and so every weight, is shared. A model without 3D max pooling is
-    returned as is.
+
+def export_ready(model: keras.Model, fmt: str) -> keras.Model:
+    """``model`` with the layers ``fmt`` cannot convert swapped for equivalents.
+
+    ONNX and TFLite: a depthwise ``Conv3D`` (``groups`` = channels; TensorFlow
+    runs it as an XLA function) becomes :class:`~zoo.layers.SlicedDepthwiseConv3D`
+    with the same weights; TFLite also: ``MaxPooling3D`` becomes
+    :class:`~zoo.layers.SlicedMaxPooling` (TFLite has no 3D max pooling). Both
+    compute the same numbers from ops the converter has. The other layers, and
+    their weights, are shared; a model with nothing to swap is returned as is.
     """
-    if not any(isinstance(la, keras.layers.MaxPooling3D) for la in model.layers):
-        return model
 
-    def clone(layer):
+    def swappable(layer) -> bool:
+        if isinstance(layer, keras.layers.MaxPooling3D):
+            return fmt == "tflite"
+        return fmt in ("onnx", "tflite") and _depthwise_3d(layer)
+
+    def swap(layer):
+        if not swappable(layer):
+            return layer
         if isinstance(layer, keras.layers.MaxPooling3D):
             return SlicedMaxPooling(
                 layer.pool_size, layer.strides, layer.padding, name=layer.name
             )
-        return layer
+        return SlicedDepthwiseConv3D(
+            layer.kernel_size, use_bias=layer.use_bias, name=layer.name
+        )
 
-    return keras.models.clone_model(model, clone_function=clone)
+    swapped = [layer for layer in model.layers if swappable(layer)]
+    if not swapped:
+        return model
+    ready = keras.models.clone_model(model, clone_function=swap)
+    for layer in swapped:
+        ready.get_layer(layer.name).set_weights(layer.get_weights())
+    return ready
 
 
 def _export_tflite(model, path, quantize, sizes, seed):
     # Through a SavedModel, as TFLiteConverter.from_keras_model does for Keras 3:
     # the converter then freezes the weights into the flatbuffer.
     with tempfile.TemporaryDirectory() as tmp:
-        _write_savedmodel(tflite_ready(model), Path(tmp) / "saved", dynamic=False)
+        _write_savedmodel(
+            export_ready(model, "tflite"), Path(tmp) / "saved", dynamic=False
+        )
         converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(tmp) / "saved"))
         if quantize != "none":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]

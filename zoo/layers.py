@@ -23,6 +23,7 @@ __all__ = [
     "ZeroPadChannels",
     "LinearUpSampling",
     "SlicedMaxPooling",
+    "SlicedDepthwiseConv3D",
     "SampleNormalization",
     "ScalarLayerNormalization",
     "DropBlock",
@@ -236,7 +237,7 @@ class SlicedMaxPooling(keras.layers.Layer):
     The same numbers as ``MaxPooling2D``/``MaxPooling3D(pool_size, strides,
     padding)``, built from padding, slicing and ``maximum`` only: ops every
     runtime has, where TFLite has no 3D max pooling. The TFLite export swaps it
-    in for ``MaxPooling3D`` (:func:`train_scripts.export.tflite_ready`); the
+    in for ``MaxPooling3D`` (:func:`train_scripts.export.export_ready`); the
     models themselves keep Keras' pooling layer.
 
     Args:
@@ -324,6 +325,84 @@ class SlicedMaxPooling(keras.layers.Layer):
             "pool_size": list(self.pool_size),
             "strides": list(self.strides),
             "padding": self.padding,
+        }
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class SlicedDepthwiseConv3D(keras.layers.Layer):
+    """Depthwise 3D convolution (valid, stride 1) as a sum of 2D depthwise ones.
+
+    The same numbers as ``Conv3D(C, k, groups=C, padding="valid")`` on ``C``
+    channels, with the same ``(kd, kh, kw, 1, C)`` kernel: output slice ``d`` is
+    the sum over ``i < kd`` of the 2D depthwise convolution of input slice
+    ``d + i`` with kernel slice ``i``, all slices at once with the depth folded
+    into the batch. TensorFlow runs a grouped ``Conv3D`` as an XLA function that
+    neither tf2onnx nor TFLite can convert, while both have a 2D depthwise
+    convolution; the ONNX and TFLite exports swap this layer in
+    (:func:`train_scripts.export.export_ready`), the models keep ``Conv3D``.
+
+    Args:
+        kernel_size: ``(kd, kh, kw)``.
+        use_bias: Add a per-channel bias. Defaults to True.
+
+    Shapes:
+        ``(B, D, H, W, C) -> (B, D - kd + 1, H - kh + 1, W - kw + 1, C)``.
+    """
+
+    def __init__(self, kernel_size: Sequence[int], use_bias: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = tuple(int(k) for k in kernel_size)
+        if len(self.kernel_size) != 3 or min(self.kernel_size) < 1:
+            raise ValueError(
+                f"`kernel_size` needs three positive integers. Received: {kernel_size}"
+            )
+        self.use_bias = bool(use_bias)
+
+    def build(self, input_shape):
+        """Kernel ``(kd, kh, kw, 1, C)`` (and bias ``(C,)``), as ``Conv3D``'s."""
+        channels = input_shape[-1]
+        self.kernel = self.add_weight(
+            shape=(*self.kernel_size, 1, channels), name="kernel"
+        )
+        self.bias = (
+            self.add_weight(shape=(channels,), initializer="zeros", name="bias")
+            if self.use_bias
+            else None
+        )
+
+    def call(self, inputs):
+        """Sum of the depth-shifted 2D depthwise convolutions."""
+        kd, kh, kw = self.kernel_size
+        batch = ops.shape(inputs)[0]
+        depth, height, width = _spatial_shape(inputs)
+        channels = inputs.shape[-1]
+        out_depth = depth - kd + 1
+        out = None
+        for i in range(kd):
+            x = inputs[:, i : i + out_depth]
+            x = ops.reshape(x, (-1, height, width, channels))
+            kernel = ops.reshape(self.kernel[i], (kh, kw, channels, 1))
+            y = ops.depthwise_conv(x, kernel, padding="valid")
+            out = y if out is None else out + y
+        out = ops.reshape(
+            out, (batch, out_depth, height - kh + 1, width - kw + 1, channels)
+        )
+        return out if self.bias is None else out + self.bias
+
+    def compute_output_shape(self, input_shape):
+        """Spatial sizes reduced by ``kernel_size - 1``."""
+        spatial = [
+            None if n is None else n - k + 1
+            for n, k in zip(input_shape[1:-1], self.kernel_size, strict=True)
+        ]
+        return (input_shape[0], *spatial, input_shape[-1])
+
+    def get_config(self):
+        """Serializable configuration."""
+        return {
+            **super().get_config(),
+            "kernel_size": list(self.kernel_size),
+            "use_bias": self.use_bias,
         }
 
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 import zoo
 from train_scripts import export, guards
-from zoo.layers import SlicedMaxPooling
+from zoo.layers import SlicedDepthwiseConv3D, SlicedMaxPooling
 from zoo.settings import read_settings
 
 SETTINGS = {"threshold": 0.6, "tile_size": [32, 32], "tta": True}
@@ -198,6 +198,31 @@ def test_sliced_max_pooling_equals_keras_max_pooling(pool_size, strides, padding
     assert layer.compute_output_shape(x.shape) == tuple(want.shape)
     clone = SlicedMaxPooling.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("kernel_size", [(3, 3, 3), (5, 5, 5), (1, 3, 5)])
+def test_sliced_depthwise_conv3d_equals_grouped_conv3d(kernel_size):
+    x = np.random.default_rng(0).normal(size=(2, 9, 8, 7, 3)).astype(np.float32)
+    conv = keras.layers.Conv3D(3, kernel_size, groups=3, bias_initializer="ones")
+    want = conv(x)
+    layer = SlicedDepthwiseConv3D(kernel_size)
+    layer.build(x.shape)
+    layer.set_weights(conv.get_weights())
+    np.testing.assert_allclose(layer(x), want, atol=1e-5)
+    assert layer.compute_output_shape(x.shape) == tuple(want.shape)
+    clone = SlicedDepthwiseConv3D.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_depthwise_3d_convolution_exports_and_matches_keras(fmt, tmp_path):
+    model = zoo.vnet3d_depthwise((16, 16, 16, 1), 1, depth=2, filters=4)
+    out = tmp_path / f"v.{fmt}"
+    assert export.export_model(model, fmt, out).max_abs_diff <= 1e-5
+    x = np.random.default_rng(1).random((1, 16, 16, 16, 1), np.float32)
+    np.testing.assert_allclose(_run_exported(out, fmt, x), model(x), atol=1e-5)
+    # Only the exported graph changes: the model keeps its grouped Conv3D.
+    assert any(getattr(la, "groups", 1) > 1 for la in model.layers)
 
 
 def test_tflite_export_of_3d_max_pooling_matches_keras(tmp_path):
