@@ -50,6 +50,7 @@ import zoo  # noqa: F401  (registers the custom layers)
 from train_scripts.guards import load_checkpoint, one_line
 from zoo.inference import with_input_size
 from zoo.layers import SlicedDepthwiseConv3D, SlicedMaxPooling
+from zoo.registry import rebuild
 from zoo.settings import SETTINGS_KEY, read_settings, write_settings
 
 __all__ = [
@@ -142,23 +143,8 @@ def _size_for_any_input(
     )
 
 
-def dynamic_model(model: keras.Model) -> tuple[keras.Model, str]:
-    """The model rebuilt with ``None`` spatial sizes, where it allows it.
-
-    The architecture is rebuilt from its config with every spatial axis of
-    every input set to ``None`` and the weights copied; it must give the same
-    output as ``model`` at the original size and run at twice that size.
-
-    Returns:
-        ``(dynamic, "")``, or ``(model, reason)`` when the spatial axes must
-        stay fixed (e.g. ``vnet``'s per-element PReLU weights have the feature
-        maps' shape).
-    """
-    sizes = _spatial(model)
-    if all(s is None for size in sizes for s in size):
-        return model, ""
-    if any(s is None for size in sizes for s in size):
-        return model, "partly dynamic input shape"
+def _from_patched_config(model: keras.Model) -> keras.Model:
+    """``model``'s functional config with ``None`` spatial input sizes, rebuilt."""
     config = model.get_config()
     inputs = [
         layer
@@ -166,25 +152,63 @@ def dynamic_model(model: keras.Model) -> tuple[keras.Model, str]:
         if layer["class_name"] == "InputLayer"
     ]
     if len(inputs) != len(model.inputs):
-        return model, "not a functional model"
+        raise ValueError("not a functional model")
     for layer in inputs:
         shape = layer["config"]["batch_shape"]
         layer["config"]["batch_shape"] = [None] * (len(shape) - 1) + [shape[-1]]
-    try:
-        dynamic = model.__class__.from_config(config)
-        dynamic.set_weights(model.get_weights())
-        xs = _random_inputs(model, sizes, seed=0)
-        want = _keras_outputs(model, xs)
-        got = _keras_outputs(dynamic, xs)
-        if not all(
-            np.allclose(g, w, atol=1e-5) for g, w in zip(got, want, strict=True)
-        ):
-            return model, "the rebuilt model differs at the original size"
-        doubled = [tuple(2 * s for s in size) for size in sizes]
-        _keras_outputs(dynamic, _random_inputs(model, doubled, seed=0))
-    except Exception as err:  # noqa: BLE001 - any failure means "keep it fixed"
-        return model, one_line(err)
-    return dynamic, ""
+    return model.__class__.from_config(config)
+
+
+def _from_builder(model: keras.Model) -> keras.Model:
+    """``model``'s zoo builder called again with ``None`` spatial sizes.
+
+    Unlike a patched config, this also frees nested sub-models (the backboned
+    family's encoder), whose own inputs keep a fixed size in the config.
+    """
+    if len(model.inputs) != 1:
+        raise ValueError("several inputs")
+    rank = len(model.inputs[0].shape) - 2
+    return rebuild(model, input_shape=(None,) * rank + (model.input_shape[-1],))
+
+
+def dynamic_model(model: keras.Model) -> tuple[keras.Model, str]:
+    """The model rebuilt with ``None`` spatial sizes, where it allows it.
+
+    The architecture is rebuilt from its config with every spatial axis of
+    every input set to ``None`` or, failing that, by its zoo builder (which
+    also frees the nested sub-models of the backboned family), and the weights
+    copied; it must give the same output as ``model`` at the original size and
+    run at twice that size.
+
+    Returns:
+        ``(dynamic, "")``, or ``(model, reason)`` when the spatial axes must
+        stay fixed (e.g. ``vnet``'s per-element PReLU weights have the feature
+        maps' shape); the reason is the config rebuild's.
+    """
+    sizes = _spatial(model)
+    if all(s is None for size in sizes for s in size):
+        return model, ""
+    if any(s is None for size in sizes for s in size):
+        return model, "partly dynamic input shape"
+    reasons = []
+    for make in (_from_patched_config, _from_builder):
+        try:
+            dynamic = make(model)
+            dynamic.set_weights(model.get_weights())
+            xs = _random_inputs(model, sizes, seed=0)
+            want = _keras_outputs(model, xs)
+            got = _keras_outputs(dynamic, xs)
+            if not all(
+                np.allclose(g, w, atol=1e-5) for g, w in zip(got, want, strict=True)
+            ):
+                raise ValueError("the rebuilt model differs at the original size")
+            doubled = [tuple(2 * s for s in size) for size in sizes]
+            _keras_outputs(dynamic, _random_inputs(model, doubled, seed=0))
+        except Exception as err:  # noqa: BLE001 - any failure means "keep it fixed"
+            reasons.append(one_line(err))
+            continue
+        return dynamic, ""
+    return model, reasons[0]
 
 
 def _input_specs(model: keras.Model, dynamic: bool) -> list[tf.TensorSpec]:

@@ -99,6 +99,26 @@ def test_fixed_size_model_keeps_its_size_and_says_why(tmp_path):
     assert "Incompatible shapes" in result.note
 
 
+def test_nested_backbone_is_rebuilt_with_dynamic_axes(tmp_path):
+    # The encoder sub-model keeps a fixed input size in the config; the builder
+    # rebuilds it with None sizes.
+    model = zoo.backboned_unet(
+        (32, 32, 1),
+        1,
+        backbone="orig_unet",
+        encoder_filters=4,
+        decoder_filters=(8, 8, 4, 4, 4),
+        centre_filters=8,
+    )
+    result = export.export_model(model, "savedmodel", tmp_path / "sm")
+    assert result.input_shapes == [[None, None, None, 1]] and result.note == ""
+    x = np.random.default_rng(2).random((1, 64, 96, 1), np.float32)
+    want = zoo.inference.with_input_size(model, (64, 96))(x)
+    np.testing.assert_allclose(
+        _run_exported(tmp_path / "sm", "savedmodel", x), want, atol=1e-5
+    )
+
+
 def test_any_size_model_is_checked_at_its_stored_tile_size(tmp_path):
     model = zoo.unet_padding((None, None, 1), 1, depth=2, filters=4)
     result = export.export_model(
