@@ -571,6 +571,7 @@ def evaluate_segmentation(
     spacing: Sequence[float] | None = None,
     distances: bool = True,
     ignore_index: int | None = None,
+    auc_scores: Any = None,
 ) -> dict[str, float]:
     """Every metric of this module for one image or volume.
 
@@ -584,6 +585,9 @@ def evaluate_segmentation(
             array). Defaults to True.
         ignore_index: Target value of pixels to leave out (e.g. 255); they
             count as outside ``mask``. Defaults to None.
+        auc_scores: The scores the AUC ranks, when ``y_pred`` is a
+            post-processed map (removed components zeroed) and the AUC should
+            rank the model's own probabilities. Defaults to None (``y_pred``).
 
     Returns:
         Dict with keys ``dice``, ``iou``, ``sensitivity``, ``specificity``,
@@ -597,7 +601,12 @@ def evaluate_segmentation(
         y_true, y_pred, threshold=threshold, mask=mask, ignore_index=ignore_index
     )
     report = {name: score(*counts) for name, score in _FROM_COUNTS.items()}
-    report["auc"] = auc_score(y_true, y_pred, mask=mask, ignore_index=ignore_index)
+    report["auc"] = auc_score(
+        y_true,
+        y_pred if auc_scores is None else auc_scores,
+        mask=mask,
+        ignore_index=ignore_index,
+    )
     if distances:
         both = _surface_distances(
             y_true,

@@ -141,11 +141,14 @@ def score_image(
     """
     region = None if fov is None else np.asarray(fov) > 0.5
     scores = evaluation.evaluate_segmentation(
-        truth, fg_probs, threshold=threshold, mask=region, spacing=spacing
+        truth,
+        fg_probs,
+        threshold=threshold,
+        mask=region,
+        spacing=spacing,
+        auc_scores=auc_probs,
     )
     scores["pixel_error"] = 1.0 - scores["accuracy"]
-    if auc_probs is not None:
-        scores["auc"] = evaluation.auc_score(truth, auc_probs, mask=region)
     pred = fg_probs > threshold
     true = np.asarray(truth) > 0.5
     if region is not None:

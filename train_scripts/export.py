@@ -144,7 +144,7 @@ def _size_for_any_input(
 
 
 def _from_patched_config(model: keras.Model) -> keras.Model:
-    """``model``'s functional config with ``None`` spatial input sizes, rebuilt."""
+    """``model`` rebuilt from its config with ``None`` spatial sizes, weights copied."""
     config = model.get_config()
     inputs = [
         layer
@@ -156,14 +156,17 @@ def _from_patched_config(model: keras.Model) -> keras.Model:
     for layer in inputs:
         shape = layer["config"]["batch_shape"]
         layer["config"]["batch_shape"] = [None] * (len(shape) - 1) + [shape[-1]]
-    return model.__class__.from_config(config)
+    dynamic = model.__class__.from_config(config)
+    dynamic.set_weights(model.get_weights())
+    return dynamic
 
 
 def _from_builder(model: keras.Model) -> keras.Model:
     """``model``'s zoo builder called again with ``None`` spatial sizes.
 
-    Unlike a patched config, this also frees nested sub-models (the backboned
-    family's encoder), whose own inputs keep a fixed size in the config.
+    :func:`zoo.registry.rebuild` copies the weights. Unlike a patched config,
+    this also frees nested sub-models (the backboned family's encoder), whose
+    own inputs keep a fixed size in the config.
     """
     if len(model.inputs) != 1:
         raise ValueError("several inputs")
@@ -193,8 +196,7 @@ def dynamic_model(model: keras.Model) -> tuple[keras.Model, str]:
     reasons = []
     for make in (_from_patched_config, _from_builder):
         try:
-            dynamic = make(model)
-            dynamic.set_weights(model.get_weights())
+            dynamic = make(model)  # weights copied
             xs = _random_inputs(model, sizes, seed=0)
             want = _keras_outputs(model, xs)
             got = _keras_outputs(dynamic, xs)

@@ -41,7 +41,7 @@ from data_pipelines.augment import Augmenter2D
 from data_pipelines.dataset import ImageSet
 from data_pipelines.pipeline import make_patch_dataset
 from data_pipelines.readers import load_drive
-from losses.evaluation import auc_score, dice_score, evaluate_segmentation
+from losses.evaluation import dice_score, evaluate_segmentation
 from train_scripts.evaluate import count_components
 from train_scripts.guards import load_checkpoint
 from train_scripts.plots import plot_learning_curves, save_overlay_figure
@@ -202,21 +202,19 @@ def evaluate_held_out(
     ):
         fov = fov_mask[..., 0] > 0.5
         truth = mask[..., 0]
-        auc = auc_score(truth, prob, mask=fov)
-        prob = suppress_removed(prob, threshold, min_size=min_size, region=fov)
+        kept = suppress_removed(prob, threshold, min_size=min_size, region=fov)
         scores = evaluate_segmentation(
-            truth, prob, mask=fov, threshold=threshold, distances=False
+            truth, kept, mask=fov, threshold=threshold, distances=False, auc_scores=prob
         )
-        scores["auc"] = auc
         scores["components_true"] = count_components((truth > 0.5) & fov)
-        scores["components_pred"] = count_components((prob > threshold) & fov)
+        scores["components_pred"] = count_components((kept > threshold) & fov)
         rows.append({"image": name, **scores})
         if overlays:
             save_overlay_figure(
                 out_dir / f"val_{name}_overlay.png",
                 image,
                 mask * fov_mask,
-                (prob > threshold)[..., None] * fov_mask,
+                (kept > threshold)[..., None] * fov_mask,
                 title=f"DRIVE {name} (held out): F1 {scores['dice']:.4f} "
                 f"at threshold {threshold}",
             )
