@@ -17,6 +17,9 @@ import losses
 
 REPO = Path(__file__).resolve().parents[2]
 
+# The reload tests share the module-scoped fresh interpreters: one xdist worker.
+pytestmark = pytest.mark.xdist_group("losses_saving")
+
 KWARGS = {
     "DiceLoss": {"smooth": 0.5, "squared": True},
     "MulticlassDiceLoss": {"class_weights": (1.0, 3.0)},

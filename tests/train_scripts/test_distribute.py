@@ -16,6 +16,9 @@ import pytest
 from tests.conftest import REPO_ROOT
 from train_scripts import distribute
 
+# Both tests compare with one module-scoped single-process run: one xdist worker.
+pytestmark = pytest.mark.xdist_group("distribute")
+
 # One training process: the demo's synthetic vessels, a tiny U-Net without batch
 # norm (per-replica batch statistics would differ from a single process by design),
 # a deterministic input pipeline with the global batch, epochs of 3 steps and a
