@@ -100,13 +100,23 @@ def median_seconds(fn: Callable[[], object], *, warmup: int, repeats: int) -> fl
 
 
 def fit_timer(
-    model, x, y, *, loss, warmup: int, steps: int, jit_compile=False
+    model,
+    x,
+    y,
+    *,
+    loss,
+    warmup: int,
+    steps: int,
+    jit_compile=False,
+    fused_norm=True,
 ) -> Callable[[], float]:
     """A function that times one ``model.fit`` call of ``steps`` steps.
 
     Compiles ``model`` with Adam (1e-3) and ``loss``, feeds it one in-memory
     batch ``(x, y)`` repeated by ``tf.data`` with autotuning off (as the trainer
-    feeds ``fit``) and runs ``warmup`` steps; the returned function runs one
+    feeds ``fit``), trains batch normalization with the fused kernel unless
+    ``fused_norm`` is False (the trainer's default, :mod:`train_scripts.fused_norm`)
+    and runs ``warmup`` steps; the returned function runs one
     timed call (its own overhead included) and returns seconds per step. Timers
     of several settings can be called in turns, so that a slow spell of a shared
     machine hits them alike.
@@ -114,7 +124,10 @@ def fit_timer(
     import keras
 
     from data_pipelines.pipeline import without_autotune
+    from train_scripts.fused_norm import fuse
 
+    if fused_norm:
+        fuse(model)  # for the model's life: it is the benchmark's own
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3), loss=loss, jit_compile=jit_compile
     )

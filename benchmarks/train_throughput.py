@@ -50,11 +50,14 @@ from benchmarks.throughput_common import (  # noqa: E402
 )
 from train_scripts.precision import precision_scope  # noqa: E402
 
-# (label, precision, jit_compile) of each Keras setting.
+# (label, precision, jit_compile, fused batch norm) of each Keras setting; the
+# trainer trains batch normalization with the fused kernel by default
+# (train_scripts.fused_norm), the "Keras BN" row with Keras's own layer code.
 SETTINGS = (
-    ("float32", "float32", False),
-    ("float32 + XLA", "float32", True),
-    ("mixed_bfloat16", "mixed_bfloat16", False),
+    ("float32", "float32", False, True),
+    ("float32, Keras BN", "float32", False, False),
+    ("float32 + XLA", "float32", True, True),
+    ("mixed_bfloat16", "mixed_bfloat16", False, True),
 )
 
 
@@ -112,7 +115,7 @@ def _batch(shape: tuple[int, ...], batch: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def keras_timer(
-    case: Case, precision: str, xla: bool, *, warmup: int, steps: int
+    case: Case, precision: str, xla: bool, fused: bool, *, warmup: int, steps: int
 ) -> tuple[Callable[[], float], int, int]:
     """A timer of one ``fit`` call (seconds per step), trainable params, forward
     FLOPs per sample."""
@@ -125,6 +128,7 @@ def keras_timer(
         warmup=warmup,
         steps=steps,
         jit_compile=xla,
+        fused_norm=fused,
     )
     params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     return timed, params, model_flops(model)
@@ -200,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--settings",
         nargs="+",
-        choices=[label for label, _, _ in SETTINGS],
+        choices=[label for label, *_ in SETTINGS],
         default=None,
         help="Keras settings to time (default: all)",
     )
@@ -233,10 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = keras_settings[:1] if args.quick and index else keras_settings
         keras.backend.clear_session()
         timers = {}
-        for label, precision, xla in settings:
+        for label, precision, xla, fused in settings:
             try:
                 timers[label] = keras_timer(
-                    case, precision, xla, warmup=warmup, steps=steps
+                    case, precision, xla, fused, warmup=warmup, steps=steps
                 )
             except Exception as err:  # noqa: BLE001 - report and go on
                 failures.append(f"{case.label}, {label}: {type(err).__name__}: {err}")
@@ -325,7 +329,7 @@ def _peer(
         f"to Keras), device {torch_device()}, batch {case.batch}, Adam, BCE + Dice; "
         "ratios are Keras samples/s ÷ PyTorch samples/s (> 1: Keras faster)."
     )
-    labels = [label for label, _, _ in SETTINGS]
+    labels = [label for label, *_ in SETTINGS]
     print(
         "\n| PyTorch | step (ms) | samples/s | "
         + " | ".join(f"{label} ÷ this" for label in labels)

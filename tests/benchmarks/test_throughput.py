@@ -65,7 +65,12 @@ def test_train_throughput_quick_prints_its_table(capsys):
         "vnet3d",
     }
     settings = [row[4] for row in rows if row[0] == "unet_padding"]
-    assert settings == ["float32", "float32 + XLA", "mixed_bfloat16"]
+    assert settings == [
+        "float32",
+        "float32, Keras BN",
+        "float32 + XLA",
+        "mixed_bfloat16",
+    ]
     for row in rows:
         assert _number(row[6]) > 0 and row[8].endswith("%")  # samples/s, fraction
     if importlib.util.find_spec("torch") is None:
