@@ -115,7 +115,8 @@ def fit_timer(
     Compiles ``model`` with Adam (1e-3) and ``loss``, feeds it one in-memory
     batch ``(x, y)`` repeated by ``tf.data`` with autotuning off (as the trainer
     feeds ``fit``), trains batch normalization with the fused kernel unless
-    ``fused_norm`` is False (the trainer's default, :mod:`train_scripts.fused_norm`)
+    ``fused_norm`` is False or XLA compiles the step (the trainer's default,
+    :mod:`train_scripts.fused_norm`)
     and runs ``warmup`` steps; the returned function runs one
     timed call (its own overhead included) and returns seconds per step. Timers
     of several settings can be called in turns, so that a slow spell of a shared
@@ -126,11 +127,11 @@ def fit_timer(
     from data_pipelines.pipeline import without_autotune
     from train_scripts.fused_norm import fuse
 
-    if fused_norm:
-        fuse(model)  # for the model's life: it is the benchmark's own
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3), loss=loss, jit_compile=jit_compile
     )
+    if fused_norm:
+        fuse(model)  # for the model's life (it is the benchmark's own); not XLA
     dataset = without_autotune(tf.data.Dataset.from_tensors((x, y)).repeat())
 
     def fit(n: int) -> None:

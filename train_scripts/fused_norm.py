@@ -89,8 +89,12 @@ def fuse(model: keras.Model) -> tuple[int, Callable[[], None]]:
 
     Returns the number of layers switched and the function that switches them
     back. The compiled train step is reset by both, so the next ``fit``
-    traces the path that is in force.
+    traces the path that is in force. A model compiled for XLA
+    (``jit_compile``) is left as it is: XLA fuses the ops itself, and on a CPU
+    its lowering of the fused kernel is far slower.
     """
+    if getattr(model, "jit_compile", None) is True:
+        return 0, lambda: None
     unique = {id(layer): layer for layer in _batch_norms(model)}  # shared ones once
     layers = [layer for layer in unique.values() if _eligible(layer)]
     for layer in layers:

@@ -609,7 +609,8 @@ def train(
             and one-step smoke runs, where tracing dominates). Defaults to False.
         fused_norm: Train the batch normalization layers with TensorFlow's
             fused kernel (:mod:`train_scripts.fused_norm`: same numbers,
-            faster; the saved models are plain Keras). Defaults to True.
+            faster; the saved models are plain Keras; not under XLA).
+            Defaults to True.
         verbose: ``model.fit`` verbosity (progress bar by default).
         strategy: The ``tf.distribute`` strategy whose ``scope()`` built
             ``model`` (:mod:`train_scripts.distribute`): the data must be

@@ -101,3 +101,13 @@ def test_bfloat16_inputs_keep_the_layer_dtype():
         out = model(x, training=True)
         losses = _train(model, x, y).history["loss"]
     assert out.dtype == "bfloat16" and np.isfinite(losses).all()
+
+
+def test_a_model_compiled_for_xla_is_left_to_xla():
+    model = _model(2)
+    model.compile(
+        keras.optimizers.SGD(0.1), loss="binary_crossentropy", jit_compile=True
+    )
+    with fused_batch_norm(model) as switched:
+        assert switched == 0
+        assert all("call" not in vars(layer) for layer in model.layers)
