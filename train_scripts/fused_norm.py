@@ -16,9 +16,13 @@ Bessel-corrected output is scaled back). The layers, their config, weights and
 saved files are unchanged (only the instance's ``call`` is replaced, then
 restored), so checkpoints written inside the block are plain Keras models.
 
-Eligible: channels-last 4D/5D input in training mode, trainable, without a
-mask, ``renorm`` or ``synchronized``, epsilon >= 1.001e-5 (the kernel's
+Eligible: channels-last 4D input (images) in training mode, trainable, without
+a mask, ``renorm`` or ``synchronized``, epsilon >= 1.001e-5 (the kernel's
 minimum). Any other call runs Keras's own code, so inference is untouched.
+Volumes (5D) keep Keras's code: on the CPU the kernel's NDHWC path was no
+faster for the layer alone, and the 3D U-Net's training step slower with it
+(``benchmarks/train_throughput.py``), where on images it is 2.5x faster per
+layer.
 """
 
 from __future__ import annotations
@@ -34,7 +38,13 @@ MIN_EPSILON = 1.001e-5
 
 
 def _eligible(layer: keras.layers.BatchNormalization) -> bool:
-    return not layer.renorm and not layer.synchronized and layer.epsilon >= MIN_EPSILON
+    built_rank = getattr(layer.input_spec, "ndim", None)
+    return (
+        built_rank in (None, 4)
+        and not layer.renorm
+        and not layer.synchronized
+        and layer.epsilon >= MIN_EPSILON
+    )
 
 
 def _fused_call(layer: keras.layers.BatchNormalization):
@@ -46,7 +56,7 @@ def _fused_call(layer: keras.layers.BatchNormalization):
         if (
             not (training and layer.trainable)
             or mask is not None
-            or rank not in (4, 5)
+            or rank != 4
             or layer.axis not in (-1, rank - 1)
         ):
             return keras_call(inputs, training=training, mask=mask)
@@ -59,7 +69,7 @@ def _fused_call(layer: keras.layers.BatchNormalization):
             gamma,
             beta,
             epsilon=layer.epsilon,
-            data_format="NHWC" if rank == 4 else "NDHWC",
+            data_format="NHWC",
             is_training=True,
         )
         n = tf.cast(tf.size(x, out_type=tf.int64) // channels, tf.float32)

@@ -1,5 +1,5 @@
-"""train_scripts.fused_norm: the fused batch-norm kernel trains to the same weights
-and moving statistics as Keras's own layer, and only while the block lasts."""
+"""train_scripts.fused_norm: the fused batch-norm kernel trains images to the same
+weights and moving statistics as Keras's own layer, and only while the block lasts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 
 import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from train_scripts.fused_norm import fused_batch_norm
@@ -48,10 +47,9 @@ def _op_types(model, x) -> set[str]:
     return {op.type for op in graph.graph.get_operations()}
 
 
-@pytest.mark.parametrize("rank", [2, 3])
-def test_same_weights_and_moving_statistics_as_keras(rank):
-    x, y = _data(rank)
-    plain, fused = _model(rank), _model(rank)
+def test_same_weights_and_moving_statistics_as_keras():
+    x, y = _data(2)
+    plain, fused = _model(2), _model(2)
     before = [v.copy() for v in plain.get_weights()]
     plain_history = _train(plain, x, y)
     with fused_batch_norm(fused) as switched:
@@ -66,6 +64,15 @@ def test_same_weights_and_moving_statistics_as_keras(rank):
     ):
         assert not np.allclose(w_plain, w0)  # every weight and statistic moved
         np.testing.assert_allclose(w_fused, w_plain, rtol=1e-4, atol=1e-5)
+
+
+def test_volumes_keep_keras_code():
+    """5D batch norm stays Keras's (the fused kernel did not pay off there)."""
+    x, _ = _data(3)
+    model = _model(3)
+    with fused_batch_norm(model) as switched:
+        assert switched == 0
+        assert "FusedBatchNormV3" not in _op_types(model, x)
 
 
 def test_only_inside_the_block_and_inference_untouched(tmp_path):
