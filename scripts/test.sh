@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Install the zoo with its dev extras and run the test suite; extra arguments go
-# to pytest (`-n 2`: on two pytest-xdist workers, about 20 instead of 34 minutes on
-# two cores; not the default while an ONNX export test fails under it now and then).
+# Install the zoo with its dev extras and run the test suite, one pytest-xdist
+# worker per CPU core (at most 4); extra arguments go to pytest (`-n 0`: serial).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install -q -e ".[dev]"
-python -m pytest -q "$@"
+python -m pytest -q -n auto --maxprocesses 4 --dist loadgroup "$@"

@@ -29,6 +29,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -315,6 +316,37 @@ def _output_order(model: keras.Model, names: Sequence[str]) -> list[str]:
     return wanted
 
 
+@contextlib.contextmanager
+def graph_outputs_kept_from_reshape_optimizer():
+    """Keep tf2onnx's reshape optimizer off the Reshapes that give a graph output.
+
+    tf2onnx (1.17) rewrites a Reshape with a computed shape into
+    ``Reshape(1, ..., 0, 0) -> Squeeze`` and moves the Reshape's consumers onto
+    the Squeeze; a graph output is not a consumer, so when the Reshape itself
+    gives the graph output the Squeeze is left dangling and the file's output
+    gains a leading axis of 1. Whether a model hits it depends on the order in
+    which the transpose optimizer visits nodes (a set), so the same model
+    converted twice can differ: a 3D model with one output channel did about
+    once in 75 conversions. The Reshape that would be rewritten is the
+    channels-last transpose of a one-channel output, so leaving it alone costs
+    nothing.
+    """
+    from tf2onnx.optimizer.reshape_optimizer import ReshapeOptimizer
+
+    original = ReshapeOptimizer._optimize_reshape
+
+    def optimize_reshape(self, node, graph):
+        if set(node.output) & set(graph.outputs):
+            return False
+        return original(self, node, graph)
+
+    ReshapeOptimizer._optimize_reshape = optimize_reshape
+    try:
+        yield
+    finally:
+        ReshapeOptimizer._optimize_reshape = original
+
+
 def _export_onnx(model, path, settings, dynamic, sizes, seed):
     try:
         import onnx
@@ -329,9 +361,10 @@ def _export_onnx(model, path, settings, dynamic, sizes, seed):
     serve = tf.function(
         _serve_fn(export_ready(model, "onnx")), input_signature=specs, autograph=False
     )
-    proto, _ = tf2onnx.convert.from_function(
-        serve, input_signature=specs, opset=ONNX_OPSET
-    )
+    with graph_outputs_kept_from_reshape_optimizer():
+        proto, _ = tf2onnx.convert.from_function(
+            serve, input_signature=specs, opset=ONNX_OPSET
+        )
     outputs_by_index = [o.name for o in proto.graph.output]
     if settings:
         entry = proto.metadata_props.add()
