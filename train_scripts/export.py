@@ -327,9 +327,9 @@ def graph_outputs_kept_from_reshape_optimizer():
     gains a leading axis of 1. Whether a model hits it depends on the order in
     which the transpose optimizer visits nodes (a set), so the same model
     converted twice can differ: a 3D model with one output channel did about
-    once in 75 conversions. The Reshape that would be rewritten is the
-    channels-last transpose of a one-channel output, so leaving it alone costs
-    nothing.
+    once in 75-130 conversions. The Reshape left alone is the channels-last
+    transpose of a one-channel output; it keeps its computed shape (a Shape and
+    a Gather of a 5-element vector) instead of a constant one.
     """
     from tf2onnx.optimizer.reshape_optimizer import ReshapeOptimizer
 
