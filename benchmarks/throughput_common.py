@@ -26,6 +26,13 @@ if str(REPO_ROOT) not in sys.path:
 
 import tensorflow as tf  # noqa: E402
 
+from train_scripts.hardware import (  # noqa: E402
+    cpu_info,
+    native_precision,
+    onednn_enabled,
+    xla_by_default,
+)
+
 PEER_INSTALL = 'pip install -e ".[bench]"'
 # CPU features that decide the float32 / bfloat16 rates of oneDNN kernels.
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
@@ -34,19 +41,6 @@ CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_b
 def has_module(name: str) -> bool:
     """Whether ``name`` can be imported (without importing it)."""
     return importlib.util.find_spec(name) is not None
-
-
-def _cpuinfo() -> dict[str, str]:
-    """The first processor's ``/proc/cpuinfo`` entries (empty off Linux)."""
-    info: dict[str, str] = {}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return info
-    for line in text.split("\n\n")[0].splitlines():
-        key, _, value = line.partition(":")
-        info[key.strip()] = value.strip()
-    return info
 
 
 def _version(dist: str) -> str:
@@ -58,7 +52,7 @@ def _version(dist: str) -> str:
 
 def machine_lines(title: str) -> list[str]:
     """Markdown heading and bullet lines: CPU, its flags, GPUs, library versions."""
-    info = _cpuinfo()
+    info = cpu_info()
     flags = set(info.get("flags", "").split())
     shown = [f for f in CPU_FLAGS if f in flags] or ["none of " + ", ".join(CPU_FLAGS)]
     gpus = [
@@ -77,7 +71,10 @@ def machine_lines(title: str) -> list[str]:
         "",
         f"- CPU: {info.get('model name', platform.processor() or 'unknown')} "
         f"({os.cpu_count()} logical cores)",
-        f"- CPU flags: {', '.join(shown)}",
+        f"- CPU flags: {', '.join(shown)}; TensorFlow oneDNN kernels "
+        f"{'on' if onednn_enabled() else 'off'}, so the trainer's default is "
+        f"{'XLA' if xla_by_default() else 'no XLA'} and `--precision auto` "
+        f"{native_precision()}",
         f"- GPU: {', '.join(gpus) if gpus else 'none (TensorFlow sees no GPU)'}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         "",

@@ -48,6 +48,7 @@ from benchmarks.throughput_common import (  # noqa: E402
     torch_sync,
     torch_unet,
 )
+from train_scripts.hardware import xla_by_default  # noqa: E402
 from train_scripts.precision import precision_scope  # noqa: E402
 
 # (label, precision, jit_compile, fused batch norm) of each Keras setting; the
@@ -228,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         "| samples/s | GFLOP/s | of f32 matmul |"
     )
     print("|---|---|---:|---:|---|---:|---:|---:|---:|")
+    # The trainer's default float32 path on this machine (train_scripts.hardware).
+    default = "float32 + XLA" if xla_by_default() else "float32"
     rates: dict[tuple[str, str], float] = {}
     failures = []
     modes = ("eager",) if args.quick else ("eager", "torch.compile")
@@ -265,8 +268,9 @@ def main(argv: list[str] | None = None) -> int:
             rate = case.batch / step
             rates[(case.label, label)] = rate
             achieved = 3 * flops * case.batch / step / 1e9
+            shown = f"**{label}** (default)" if label == default else label
             print(
-                f"| {case.label} | {shape} | {case.batch} | {params:,} | {label} "
+                f"| {case.label} | {shape} | {case.batch} | {params:,} | {shown} "
                 f"| {step * 1e3:,.1f} | {rate:,.1f} | {achieved:,.1f} "
                 f"| {achieved / matmul:.1%} |",
                 flush=True,
@@ -287,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         "training step (forward + two backward products), x batch; the fraction is "
         "of the float32 matmul rate above, also for mixed_bfloat16. float32 is "
         '`jit_compile=False`; the trainer\'s default `jit_compile="auto"` is XLA on '
-        "a GPU and off on a CPU. Step: median of "
+        "a GPU and on a CPU without TensorFlow's oneDNN kernels (the machine line "
+        "above). Step: median of "
         f"{repeats} `model.fit` calls of {steps} step(s) after {warmup} warm-up "
         "step(s), each call's own overhead included; the settings of a model (and "
         "the PyTorch peer) take turns."

@@ -74,7 +74,11 @@ from train_scripts.guards import (
     warn,
 )
 from train_scripts.plots import plot_learning_curves
-from train_scripts.precision import add_precision_argument, precision_scope
+from train_scripts.precision import (
+    add_precision_argument,
+    precision_scope,
+    resolve_precision,
+)
 from train_scripts.predict import model_for_tiles, parse_size
 from train_scripts.preprocess import Preprocessing, add_preprocess_arguments
 from train_scripts.runs import update_run
@@ -323,6 +327,14 @@ def build_parser(family: str | None = None) -> argparse.ArgumentParser:
         choices=STRATEGIES,
         help="tf.distribute: mirrored (local GPUs), multiworker (TF_CONFIG "
         "cluster); --batch-size is the global batch (train_scripts/distribute.py)",
+    )
+    fit.add_argument(
+        "--xla",
+        default="auto",
+        choices=("auto", "on", "off"),
+        help="compile the training step with XLA; auto: on a GPU, and on a CPU "
+        "without TensorFlow's oneDNN kernels for the models XLA trains faster "
+        "there (train_scripts/hardware.py)",
     )
     add_precision_argument(
         fit,
@@ -766,6 +778,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         run_config=config,
         checkpoint_settings=settings,
         run_eagerly=args.run_eagerly,
+        jit_compile={"auto": "auto", "on": True, "off": False}[args.xla],
         verbose=args.verbose,
         strategy=strategy,
     )
@@ -830,6 +843,7 @@ def main(argv: list[str] | None = None, *, family: str | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = build_parser(family)
     args = parser.parse_args(argv)
+    args.precision = resolve_precision(args.precision, announce=True)
     command = f"{parser.prog} {shlex.join(sys.argv[1:] if argv is None else argv)}"
     try:
         out = check_out_dir(args.out)

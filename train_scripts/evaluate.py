@@ -62,7 +62,11 @@ from train_scripts.plots import (
     save_label_slices,
     save_overlay_figure,
 )
-from train_scripts.precision import model_in_precision, precision_scope
+from train_scripts.precision import (
+    model_in_precision,
+    precision_scope,
+    resolve_precision,
+)
 from train_scripts.predict import (
     add_postprocess_arguments,
     add_tiling_arguments,
@@ -409,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
+    args.precision = resolve_precision(args.precision, announce=True)
     try:
         check_out_dir(args.out)
         model = load_checkpoint(args.checkpoint)

@@ -63,7 +63,7 @@ __all__ = [
 #: Options that may change between the runs of one run folder.
 IGNORED_CONFIG_KEYS = frozenset(
     {"epochs", "verbose", "no_resume", "no_final_eval", "eval_tile_size", "command",
-     "out", "tensorboard"}
+     "out", "tensorboard", "xla"}
 )  # fmt: skip
 
 #: Smallest image side (pixels/voxels) a tiled prediction accepts; an axis whose

@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from collections.abc import Iterator
 
 import keras
 
 import zoo
+from train_scripts.hardware import has_native_bfloat16, native_precision
 
 __all__ = [
     "PRECISIONS",
@@ -45,9 +47,12 @@ __all__ = [
     "model_in_precision",
     "model_precision",
     "precision_scope",
+    "resolve_precision",
 ]
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+#: The ``--precision`` value that picks :func:`train_scripts.hardware.native_precision`.
+AUTO = "auto"
 
 
 def check_precision(precision: str) -> str:
@@ -59,17 +64,55 @@ def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise ValueError(
             f"Unknown precision {precision!r}. Valid precisions: "
-            f"{', '.join(PRECISIONS)}"
+            f"{', '.join(PRECISIONS)} (or {AUTO!r} on the command line)"
         )
     return precision
 
 
+def resolve_precision(precision: str, *, announce: bool = False) -> str:
+    """The dtype policy of a ``--precision`` value.
+
+    ``"auto"`` is the one the hardware runs natively
+    (:func:`train_scripts.hardware.native_precision`); any other value is
+    checked and returned.
+
+    With ``announce``, writes a line to stderr saying what ``"auto"`` chose,
+    or that ``mixed_bfloat16`` is emulated (about 10x slower than float32 in
+    this project's benchmark) on a CPU without AVX-512 BF16 or AMX.
+
+    Raises:
+        ValueError: On an unknown precision.
+    """
+    if precision == AUTO:
+        chosen = native_precision()
+        if announce:
+            print(f"--precision auto: {chosen} on this machine", file=sys.stderr)
+        return chosen
+    check_precision(precision)
+    if announce and precision == "mixed_bfloat16" and has_native_bfloat16() is False:
+        if native_precision() == "float32":  # no GPU either
+            print(
+                "note: this CPU has no bfloat16 instructions (AVX-512 BF16 or AMX): "
+                "mixed_bfloat16 is emulated and trains about 10x slower than "
+                "float32 here; --precision auto or float32 is faster",
+                file=sys.stderr,
+            )
+    return precision
+
+
 def add_precision_argument(
-    parser: argparse.ArgumentParser | argparse._ArgumentGroup, help_text: str
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    help_text: str,
+    default: str = "float32",
 ) -> None:
-    """Adds ``--precision`` (one of :data:`PRECISIONS`, default float32)."""
+    """Adds ``--precision``: one of :data:`PRECISIONS` or ``auto``."""
     parser.add_argument(
-        "--precision", default="float32", choices=PRECISIONS, help=help_text
+        "--precision",
+        default=default,
+        choices=(*PRECISIONS, AUTO),
+        help=f"{help_text}; auto: mixed_float16 on a GPU with tensor cores, "
+        "mixed_bfloat16 on a CPU with AVX-512 BF16 or AMX, float32 otherwise "
+        f"(default {default})",
     )
 
 

@@ -84,6 +84,7 @@ from train_scripts.precision import (
     add_precision_argument,
     model_in_precision,
     precision_scope,
+    resolve_precision,
 )
 from train_scripts.preprocess import (
     Preprocessing,
@@ -550,6 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (1 if a file failed)."""
     args = build_parser().parse_args(argv)
+    args.precision = resolve_precision(args.precision, announce=True)
     try:
         out = check_out_dir(args.out)
         model = load_checkpoint(args.checkpoint)

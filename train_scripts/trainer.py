@@ -68,6 +68,7 @@ from train_scripts.guards import (
     training_bytes,
     warn,
 )
+from train_scripts.hardware import xla_by_default
 from train_scripts.precision import model_in_precision, model_precision
 from train_scripts.runs import (
     library_versions,
@@ -564,6 +565,7 @@ def train(
     run_config: Mapping[str, Any] | None = None,
     checkpoint_settings: Mapping[str, Any] | None = None,
     run_eagerly: bool = False,
+    jit_compile: bool | str = "auto",
     fused_norm: bool = True,
     verbose: int | str = "auto",
     strategy: tf.distribute.Strategy | None = None,
@@ -607,6 +609,10 @@ def train(
             checkpoints (:mod:`zoo.settings`). Defaults to None.
         run_eagerly: Run the steps eagerly, without tracing a graph (debugging
             and one-step smoke runs, where tracing dominates). Defaults to False.
+        jit_compile: Compile the steps with XLA. ``"auto"``: on a GPU, and on a
+            CPU without TensorFlow's oneDNN kernels for the models XLA trained
+            faster there (:func:`train_scripts.hardware.xla_by_default`);
+            Keras's own choice under a ``strategy``. Defaults to "auto".
         fused_norm: Train the batch normalization layers with TensorFlow's
             fused kernel (:mod:`train_scripts.fused_norm`: same numbers,
             faster; the saved models are plain Keras; not under XLA).
@@ -653,11 +659,20 @@ def train(
     mode = resolve_mode(monitor, mode)
     if optimizer is None:
         optimizer = keras.optimizers.Adam(learning_rate)
+    one_device = strategy is None or (
+        strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy()
+    )
+    if jit_compile == "auto" and one_device and not run_eagerly:
+        jit_compile = xla_by_default(model)
     if not isinstance(metrics, Mapping):  # a dict gives metrics per output
         metrics = list(metrics or [])
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model.compile(
-            optimizer=optimizer, loss=loss, metrics=metrics, run_eagerly=run_eagerly
+            optimizer=optimizer,
+            loss=loss,
+            metrics=metrics,
+            run_eagerly=run_eagerly,
+            jit_compile=jit_compile,
         )
     if strategy is not None:
         distribute.fix_multi_worker_fit(model, strategy)

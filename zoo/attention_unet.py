@@ -50,6 +50,7 @@ __all__ = ["attention_unet"]
     size_rule=divisible_by(
         lambda a: 2 ** (len(level_filters(a["filters"], int_depth=_INT_DEPTH)) - 1)
     ),
+    xla_on_cpu=True,
 )
 def attention_unet(
     input_shape: Sequence[int | None] = (160, 160, 96, 1),

@@ -97,6 +97,11 @@ class ModelSpec:
         sized_weights: Whether weight shapes depend on the input size (the 2D
             V-Net's per-element PReLU), so the weights cannot move to another
             size.
+        xla_on_cpu: Whether XLA trained its 2D model faster than TensorFlow's
+            plain graph on a CPU without TensorFlow's oneDNN kernels (measured,
+            ``train_scripts/hardware.py``); the trainer's default
+            ``jit_compile="auto"`` follows it there
+            (``train_scripts.hardware.xla_by_default``).
     """
 
     key: str
@@ -111,6 +116,7 @@ class ModelSpec:
     size_rule: SizeRule | None = None
     init_only: tuple[str, ...] = ()
     sized_weights: bool = False
+    xla_on_cpu: bool = False
 
     def arguments(self, *args, **kwargs) -> dict[str, Any]:
         """All builder arguments, defaults filled in, for a call ``(*args, **kwargs)``.

@@ -329,6 +329,7 @@ unet_original.skip_offsets = skip_offsets
     ),
     tiny={"input_shape": (32, 32, 1), "depth": 3, "filters": 4},
     size_rule=divisible_by(lambda a: 2 ** (a["depth"] - 1)),
+    xla_on_cpu=True,
 )
 def unet_padding(
     input_shape: Sequence[int | None] = (256, 256, 1),

@@ -44,6 +44,7 @@ __all__ = ["prune_unet_plus_plus", "unet_plus_plus"]
     size_rule=divisible_by(
         lambda a: 2 ** (len(level_filters(a["filters"], int_depth=_INT_DEPTH)) - 1)
     ),
+    xla_on_cpu=True,
 )
 def unet_plus_plus(
     input_shape: Sequence[int | None] = (96, 96, 1),

@@ -22,7 +22,7 @@ as evaluated here.
 
 Usage:
     python -m train_scripts.recipes.drive --data-root ../shared/data/drive \
-        --out runs/drive --precision mixed_bfloat16
+        --out runs/drive --precision auto
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from train_scripts.plots import plot_learning_curves, save_overlay_figure
 from train_scripts.precision import (
     add_precision_argument,
     precision_scope,
+    resolve_precision,
 )
 from train_scripts.preprocess import CHANNELS, Preprocessing
 from train_scripts.runs import library_versions, read_run, write_run
@@ -314,6 +315,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--no-tta", action="store_true", help="no flip TTA at evaluation"
     )
     args = parser.parse_args(argv)
+    args.precision = resolve_precision(args.precision, announce=True)
 
     keras.utils.set_random_seed(args.seed)
     out = Path(args.out)
