@@ -30,7 +30,6 @@ from train_scripts.hardware import (  # noqa: E402
     cpu_info,
     native_precision,
     onednn_enabled,
-    xla_by_default,
 )
 
 PEER_INSTALL = 'pip install -e ".[bench]"'
@@ -71,9 +70,8 @@ def machine_lines(title: str) -> list[str]:
         "",
         f"- CPU: {info.get('model name', platform.processor() or 'unknown')} "
         f"({os.cpu_count()} logical cores)",
-        f"- CPU flags: {', '.join(shown)}; TensorFlow oneDNN kernels "
-        f"{'on' if onednn_enabled() else 'off'}, so the trainer's default is "
-        f"{'XLA' if xla_by_default() else 'no XLA'} and `--precision auto` "
+        f"- CPU flags: {', '.join(shown)}; TensorFlow's oneDNN kernels "
+        f"{'on' if onednn_enabled() else 'off'}; `--precision auto`: "
         f"{native_precision()}",
         f"- GPU: {', '.join(gpus) if gpus else 'none (TensorFlow sees no GPU)'}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),

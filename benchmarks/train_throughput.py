@@ -229,8 +229,6 @@ def main(argv: list[str] | None = None) -> int:
         "| samples/s | GFLOP/s | of f32 matmul |"
     )
     print("|---|---|---:|---:|---|---:|---:|---:|---:|")
-    # The trainer's default float32 path on this machine (train_scripts.hardware).
-    default = "float32 + XLA" if xla_by_default() else "float32"
     rates: dict[tuple[str, str], float] = {}
     failures = []
     modes = ("eager",) if args.quick else ("eager", "torch.compile")
@@ -263,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(repeats):
             for key, timed in turns.items():
                 times[key].append(timed())
+        # The trainer's default float32 path for this model on this machine.
+        model = zoo.get(case.key)(case.input_shape, **case.kwargs)
+        default = "float32 + XLA" if xla_by_default(model) else "float32"
         for label, (_, params, flops) in timers.items():
             step = statistics.median(times[("keras", label)])
             rate = case.batch / step
@@ -291,8 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         "training step (forward + two backward products), x batch; the fraction is "
         "of the float32 matmul rate above, also for mixed_bfloat16. float32 is "
         '`jit_compile=False`; the trainer\'s default `jit_compile="auto"` is XLA on '
-        "a GPU and on a CPU without TensorFlow's oneDNN kernels (the machine line "
-        "above). Step: median of "
+        "a GPU, and on a CPU without TensorFlow's oneDNN kernels (machine line) for "
+        "the 2D U-Nets XLA trains faster there (train_scripts/hardware.py); the "
+        "row marked (default) is the trainer's path here. Step: median of "
         f"{repeats} `model.fit` calls of {steps} step(s) after {warmup} warm-up "
         "step(s), each call's own overhead included; the settings of a model (and "
         "the PyTorch peer) take turns."
